@@ -1,0 +1,38 @@
+/* cascron: the every-minute job (expiry, blocks, billing CSV pull, retention, backups). */
+#include <stdlib.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "log.h"
+
+static const char usage[] =
+	"usage: cascron [-n] [-f FILE]\n"
+	"\n"
+	"cascron is the every-minute job (expiry, blocks, billing CSV pull, retention, backups).\n"
+	"\n"
+	"  -f FILE   configuration file (default: $CAS_CONF, else ./cas.conf,\n"
+	"            else /etc/freecas/cas.conf)\n"
+	"  -n        check the configuration, print it (secrets masked), exit\n"
+	"  -h        this help;  -V  version\n"
+	"\n"
+	"Exit codes: 0 ok, 1 invalid configuration, 100 usage, 111 system error.\n";
+
+int main(int argc, char **argv);
+
+int main(int argc, char **argv)
+{
+	struct cas_cli cli = { .prog = "cascron", .usage = usage };
+	struct cas_conf conf;
+	int code;
+	if (cas_cli_parse(&cli, argc, argv, &code) < 0)
+		return code;
+	if (cli.argi < argc) {
+		cas_log_start(cli.prog, CAS_LOG_INFO, 0);
+		cas_log(CAS_LOG_FATAL, "usage: unexpected argument '%s' (see cascron --help)", argv[cli.argi]);
+		return CAS_EXIT_USAGE;
+	}
+	if (cas_cli_start(&cli, &conf, &code) < 0)
+		return code;
+	cas_conf_free(&conf);
+	return CAS_EXIT_OK;
+}
