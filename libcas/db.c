@@ -72,7 +72,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			     "NULL, NULL, NULL, NULL, NULL, NULL, change_no, 1 FROM cards_deleted "
 			     "WHERE change_no > ?1 ORDER BY change_no",
 	[ST_CARDS_ON_AIR] = "SELECT " CARD_COLS " FROM cards WHERE finish >= ?1 OR edited >= ?2 "
-			    "ORDER BY edited DESC, serial_no",
+			    "ORDER BY edited DESC",
 	[ST_CARDS_EXPIRED] = "SELECT " CARD_COLS " FROM cards WHERE status = 1 AND finish < ?1 "
 			     "ORDER BY finish, serial_no",
 	[ST_CARDS_BLOCK_ENDED] = "SELECT " CARD_COLS " FROM cards "

@@ -230,7 +230,7 @@ int cas_db_cards_changed_since(struct cas_db *db, int64_t after,
  * (so a card whose finish was moved into the past still gets the EMM that
  * revokes it: tvcas3.md §3.4, §8).  Status is not filtered: emmgd decides
  * what a disabled or blocked card's EMM says.  Ordered by edited, newest
- * first (changed cards go on air first). */
+ * first (changed cards go on air first; no order among equal times). */
 int cas_db_cards_on_air(struct cas_db *db, int64_t now, int off_days,
 			cas_db_card_fn *cb, void *ctx);
 
