@@ -33,7 +33,7 @@ enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_SEQ_NEXT, ST_SEQ_GET,
 	ST_CARD_INSERT, ST_CARD_GET, ST_CARD_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE,
-	ST_TOMB_TIME, ST_CARD_COUNT, ST_CARD_FIRST,
+	ST_TOMB_TIME, ST_TOMB_ANY, ST_TOMB_DELETE, ST_CARD_COUNT, ST_CARD_FIRST,
 	ST_CARDS_ALL, ST_CARDS_RANGE, ST_CARDS_CHANGED, ST_CARDS_ON_AIR,
 	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED, ST_SERIALS_EXPIRED, ST_SERIALS_BLOCK_ENDED,
 	ST_AUDIT_INSERT, ST_AUDIT_EACH, ST_AUDIT_EACH_SERIAL, ST_AUDIT_PURGE,
@@ -61,6 +61,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CARD_TOUCH] = "UPDATE cards SET edited = ?2, change_no = ?3 WHERE serial_no = ?1",
 	[ST_CARD_DELETE] = "DELETE FROM cards WHERE serial_no = ?1",
 	[ST_TOMB_TIME] = "UPDATE cards_deleted SET deleted = ?2 WHERE serial_no = ?1",
+	[ST_TOMB_ANY] = "SELECT EXISTS (SELECT 1 FROM cards_deleted)",
+	[ST_TOMB_DELETE] = "DELETE FROM cards_deleted WHERE serial_no = ?1",
 	[ST_CARD_COUNT] = "SELECT count(*) FROM cards",
 	[ST_CARD_FIRST] = "SELECT serial_no, key FROM cards ORDER BY serial_no LIMIT 1",
 	[ST_CARDS_ALL] = "SELECT " CARD_COLS " FROM cards ORDER BY serial_no",
@@ -134,6 +136,7 @@ struct stmt_ref {
 };
 
 static int seterr(struct cas_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int single_int64(struct cas_db *db, int id, int64_t *out, const char *what);
 
 static int seterr(struct cas_db *db, const char *fmt, ...)
 {
@@ -480,7 +483,7 @@ int cas_db_open(struct cas_db **out, const char *path, const struct cas_mkey *mk
 		return seterr(db, "unable to open database %s: WAL journal refused (%s)", path, mode);
 	/* WAL with synchronous=FULL: a commit (what billing was told is done)
 	 * survives a power cut. */
-	if (sqlite3_exec(db->sql, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+	if (sqlite3_exec(db->sql, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 	if (migrate(db) < 0)
@@ -747,7 +750,24 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 		return -1;
 	int64_t t = now(db);
 	int64_t last = seq_next(db, (int64_t)n);
-	if (last < 0 || acquire(db, ST_CARD_INSERT, &r) < 0)
+	int64_t tombstones = 0;
+	if (last < 0 || single_int64(db, ST_TOMB_ANY, &tombstones, "unable to read cards_deleted") < 0)
+		goto out;
+	/* A serial inserted again stops being a tombstone (003_deleted_cards). */
+	if (tombstones) {
+		if (acquire(db, ST_TOMB_DELETE, &r) < 0)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			sqlite3_bind_int64(r.s, 1, cards[i].serial_no);
+			if (sqlite3_step(r.s) != SQLITE_DONE) {
+				sqlerr(db, "unable to update cards_deleted");
+				goto out;
+			}
+			sqlite3_reset(r.s);
+		}
+		release(db, &r);
+	}
+	if (acquire(db, ST_CARD_INSERT, &r) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct cas_card *c = &cards[i];
