@@ -1023,8 +1023,12 @@ static void test_bulk_insert(void **state)
 	assert_int_equal(count, 1);
 	assert_int_equal(cas_db_change_max(f->db, &max), 0);
 	assert_int_equal(max, one.change_no);
-	assert_int_equal(cards[0].change_no, 0);
+	for (size_t i = 0; i < n; i++)	/* a failure leaves the structs as they were */
+		assert_true(cards[i].change_no == 0 && cards[i].created == 0 && cards[i].edited == 0);
 	assert_int_equal(cas_db_card_delete(f->db, 2100001500, &api), 0);
+	uint32_t top = 0;
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2109999999, &top), CAS_DB_NOTFOUND);
+	assert_string_equal(cas_db_errmsg(f->db), "no card in 2100000000..2109999999");
 
 	f->clock = T0 + 100;
 	assert_int_equal(cas_db_cards_insert(f->db, cards, n, &casprog), 0);
@@ -1035,6 +1039,12 @@ static void test_bulk_insert(void **state)
 		assert_int_equal(cards[i].change_no, cards[i - 1].change_no + 1);
 	assert_int_equal(cas_db_change_max(f->db, &max), 0);
 	assert_int_equal(max, cards[n - 1].change_no);
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2109999999, &top), 0);
+	assert_int_equal(top, 2100002999);
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2100001234, &top), 0);
+	assert_int_equal(top, 2100001234);
+	assert_int_equal(cards[5].created, T0 + 100);
+	assert_int_equal(cards[5].edited, T0 + 100);
 	for (size_t i = 0; i < n; i += 97) {
 		assert_int_equal(cas_db_card_get(f->db, cards[i].serial_no, &g), 0);
 		assert_card_equal(&cards[i], &g);
