@@ -173,7 +173,9 @@ unit: $(UNIT_BINS)
 it: all
 	@sh test/run-it.sh $(BUILD) $(IT_SCRIPTS)
 
-check-run: unit it
+check-run:
+	@rm -f $(BUILD)/results-unit $(BUILD)/results-it
+	@$(MAKE) --no-print-directory unit; u=$$?; $(MAKE) --no-print-directory it; i=$$?; [ $$u -eq 0 ] && [ $$i -eq 0 ]
 
 check: deps
 	$(MAKE) all
@@ -181,7 +183,9 @@ check: deps
 	$(MAKE) SANITIZE=address all
 	$(MAKE) SANITIZE=address check-run
 	$(MAKE) fuzz-smoke
-	@echo "check: all suites passed"
+	@cat build/results-unit build/results-it build-asan/results-unit build-asan/results-it | \
+	  awk '{p += $$1; f += $$2} END {print "check: " p " passed, " f " failed"; exit f > 0}'
+
 
 bench: deps
 	$(MAKE) OPT='-O2 -g -DNDEBUG' all
