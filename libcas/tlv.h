@@ -171,7 +171,10 @@ int cas_tlv_end(struct cas_wbuf *w, size_t start);
  * first message, or an over-long length, the stream position cannot be
  * trusted: the caller answers with an error message if it can and closes
  * the connection (the peer reconnects; TSDuck does the same after 3
- * invalid messages). */
+ * invalid messages).
+ *
+ * The struct holds a whole-message buffer (about 64 KiB): allocate it with
+ * the connection, not on the stack. */
 struct cas_tlv_framer {
 	const uint8_t *in;	/* unconsumed part of the last chunk */
 	size_t in_len;

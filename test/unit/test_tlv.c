@@ -850,22 +850,24 @@ static void builder_strict(void **state)
 
 	/* value and body limits: 65535 */
 	size_t big = CAS_SC_MAX_MSG + 16;
-	uint8_t *bb = calloc(1, big);
+	uint8_t *bb = calloc(1, big), *src = calloc(1, 65536);
 	assert_non_null(bb);
+	assert_non_null(src);
 	cas_wbuf_init(&w, bb, big);
 	at = cas_tlv_begin(&w, 2, CAS_EMMG_MSG_DATA_PROVISION);
-	cas_tlv_put_bytes(&w, CAS_EMMG_PARAM_DATAGRAM, bb, 65536);
+	cas_tlv_put_bytes(&w, CAS_EMMG_PARAM_DATAGRAM, src, 65536);
 	assert_int_equal(cas_tlv_end(&w, at), -1);
 	cas_wbuf_init(&w, bb, big);
 	at = cas_tlv_begin(&w, 2, CAS_EMMG_MSG_DATA_PROVISION);
-	cas_tlv_put_bytes(&w, CAS_EMMG_PARAM_DATAGRAM, bb + 100, 65531);	/* body 65535 */
+	cas_tlv_put_bytes(&w, CAS_EMMG_PARAM_DATAGRAM, src, 65531);	/* body 65535 */
 	assert_int_equal(cas_tlv_end(&w, at), 0);
 	assert_int_equal(w.len, CAS_SC_MAX_MSG);
 	assert_int_equal(cas_be16(bb + 3), 65535);
 	cas_wbuf_init(&w, bb, big);
 	at = cas_tlv_begin(&w, 2, CAS_EMMG_MSG_DATA_PROVISION);
-	cas_tlv_put_bytes(&w, CAS_EMMG_PARAM_DATAGRAM, bb + 100, 65532);	/* body 65536 */
+	cas_tlv_put_bytes(&w, CAS_EMMG_PARAM_DATAGRAM, src, 65532);	/* body 65536 */
 	assert_int_equal(cas_tlv_end(&w, at), -1);
+	free(src);
 	free(bb);
 }
 
