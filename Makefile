@@ -16,6 +16,12 @@ SYSCONFDIR ?= /etc/freecas
 DESTDIR  ?=
 
 CC       ?= cc
+V        ?= 0
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 PKG_CONFIG ?= pkg-config
 PKGS     := libsodium libevent sqlite3 libcurl
 SANITIZE ?=
@@ -77,67 +83,76 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # The schema is compiled into the library so a program never depends on the
 # working directory to create or migrate its database.
 $(BUILD)/gen/schema_sql.c: $(SCHEMA_SQL) contrib/embed-schema.sh
 	@mkdir -p $(dir $@)
-	sh contrib/embed-schema.sh $(SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
+	$(Q)sh contrib/embed-schema.sh $(SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIBCAS): $(LIBCAS_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 .SECONDEXPANSION:
 $(PROG_BINS): $(BUILD)/bin/%: $$(call prog_obj,%) $(LIBCAS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_obj,$*) $(LIBCAS) $(LIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_obj,$*) $(LIBCAS) $(LIBS)
 
 $(CONTRIB_BINS): $(BUILD)/bin/%: $$(call prog_obj,contrib/%) $(LIBCAS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_obj,contrib/$*) $(LIBCAS) $(LIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_obj,contrib/$*) $(LIBCAS) $(LIBS)
 
 $(SIM_BINS): $(BUILD)/bin/%: $(BUILD)/test/sim/%.o $(LIBCAS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCAS) $(LIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCAS) $(LIBS)
 
 $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/test/bench/%.o $(LIBCAS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCAS) $(LIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCAS) $(LIBS)
 
 $(UNIT_BINS): $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(LIBCAS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCAS) $(LIBS) -lcmocka
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCAS) $(LIBS) -lcmocka
 
 # Replay build of each fuzz target: runs the target over the files named on
 # the command line (the corpus), so every toolchain can check the corpus.
 $(BUILD)/fuzz/%-replay: $(BUILD)/test/fuzz/%.o $(BUILD)/test/fuzz-replay-main.o $(LIBCAS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/test/fuzz-replay-main.o $(LIBCAS) $(LIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/test/fuzz-replay-main.o $(LIBCAS) $(LIBS)
 
 $(BUILD)/test/fuzz-replay-main.o: test/fuzz/replay_main.inc
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -x c -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -x c -c $< -o $@
 
 # libFuzzer builds (clang only), in their own tree.
 FUZZ_CFLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
               -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Ilibcas -Ibuild-fuzz/gen
 build-fuzz/libcas.a: $(LIBCAS_SRC) $(SCHEMA_SQL)
 	@mkdir -p build-fuzz/obj build-fuzz/gen
-	sh contrib/embed-schema.sh $(SCHEMA_SQL) > build-fuzz/gen/schema_sql.c
-	cd build-fuzz/obj && for f in $(LIBCAS_SRC) ../gen/schema_sql.c; do \
+	@echo "  FUZZLIB $@"
+	$(Q)sh contrib/embed-schema.sh $(SCHEMA_SQL) > build-fuzz/gen/schema_sql.c
+	$(Q)cd build-fuzz/obj && for f in $(LIBCAS_SRC) ../gen/schema_sql.c; do \
 	  case $$f in ../*) src=$$f;; *) src=../../$$f;; esac; \
 	  clang -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) \
 	    -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I../../libcas -c $$src || exit 1; done
-	rm -f $@; ar rcs $@ build-fuzz/obj/*.o
+	$(Q)rm -f $@; ar rcs $@ build-fuzz/obj/*.o
 
 build-fuzz/%: test/fuzz/%.c build-fuzz/libcas.a
-	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libcas.a $(PKG_LIBS) -lm -lpthread
+	@echo "  FUZZ    $@"
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libcas.a $(PKG_LIBS) -lm -lpthread
 
 FUZZ_SECONDS ?= 60
 fuzz: deps $(FUZZ_LF)
@@ -150,7 +165,7 @@ fuzz-smoke: $(FUZZ_LF)
 	@for f in $(FUZZ_LF); do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
 	  $$f -max_total_time=$${FUZZ_SMOKE_SECONDS:-10} build-fuzz/corpus/$$n test/fuzz/corpus/$$n >build-fuzz/$$n.log 2>&1 \
 	    || { tail -n 40 build-fuzz/$$n.log; echo "fuzz: $$n FAILED"; exit 1; }; \
-	  echo "fuzz: $$n ok ($$(grep -o 'stat::number_of_executed_units: [0-9]*' build-fuzz/$$n.log | cut -d' ' -f2) runs)"; done
+	  echo "fuzz: $$n ok ($$(grep -o 'Done [0-9]* runs' build-fuzz/$$n.log | cut -d' ' -f2) runs)"; done
 
 unit: $(UNIT_BINS)
 	@sh test/run-unit.sh $(BUILD) $(UNIT_BINS)
@@ -158,7 +173,9 @@ unit: $(UNIT_BINS)
 it: all
 	@sh test/run-it.sh $(BUILD) $(IT_SCRIPTS)
 
-check-run: unit it
+check-run:
+	@rm -f $(BUILD)/results-unit $(BUILD)/results-it
+	@$(MAKE) --no-print-directory unit; u=$$?; $(MAKE) --no-print-directory it; i=$$?; [ $$u -eq 0 ] && [ $$i -eq 0 ]
 
 check: deps
 	$(MAKE) all
@@ -166,7 +183,9 @@ check: deps
 	$(MAKE) SANITIZE=address all
 	$(MAKE) SANITIZE=address check-run
 	$(MAKE) fuzz-smoke
-	@echo "check: all suites passed"
+	@cat build/results-unit build/results-it build-asan/results-unit build-asan/results-it | \
+	  awk '{p += $$1; f += $$2} END {print "check: " p " passed, " f " failed"; exit f > 0}'
+
 
 bench: deps
 	$(MAKE) OPT='-O2 -g -DNDEBUG' all
@@ -187,3 +206,6 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Keep intermediate objects (fuzz targets, tests) between runs.
+.SECONDARY:

@@ -3,14 +3,18 @@
  * answer its own command line (--help, -n). */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
 int cas_cli_parse(struct cas_cli *cli, int argc, char **argv, int *exit_code)
 {
 	int i;
+	cli->ready_fd = -1;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--") == 0) {
@@ -40,6 +44,19 @@ int cas_cli_parse(struct cas_cli *cli, int argc, char **argv, int *exit_code)
 			cli->conf_file = argv[++i];
 			continue;
 		}
+		if (strcmp(a, "-r") == 0) {
+			char *end;
+			long fd = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+			if (i + 1 >= argc || *argv[i + 1] == '\0' || *end != '\0' || fd < 3 || fd > 1023) {
+				fprintf(stderr, "%s: usage: -r needs a file descriptor number 3..1023 (see %s --help)\n",
+					cli->prog, cli->prog);
+				*exit_code = CAS_EXIT_USAGE;
+				return -1;
+			}
+			cli->ready_fd = (int)fd;
+			i++;
+			continue;
+		}
 		if (strncmp(a, "-f", 2) == 0 && a[2] != '\0') {
 			cli->conf_file = a + 2;
 			continue;
@@ -50,6 +67,21 @@ int cas_cli_parse(struct cas_cli *cli, int argc, char **argv, int *exit_code)
 	}
 	cli->argi = i;
 	return 0;
+}
+
+void cas_cli_ready(struct cas_cli *cli)
+{
+	if (cli->ready_fd < 0)
+		return;
+	ssize_t n;
+	do
+		n = write(cli->ready_fd, "\n", 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		cas_log(CAS_LOG_WARN, "unable to notify readiness on fd %d: %s", cli->ready_fd,
+			n < 0 ? strerror(errno) : "short write");
+	close(cli->ready_fd);
+	cli->ready_fd = -1;
 }
 
 void cas_cli_print_conf(const struct cas_conf *conf, FILE *out)

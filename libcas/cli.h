@@ -27,6 +27,7 @@ struct cas_cli {
 	const char *usage;	/* full --help text, printed as is */
 	const char *conf_file;	/* -f, or NULL */
 	int check_only;		/* -n */
+	int ready_fd;		/* -r FD: write "\n" there once ready (s6), -1 */
 	int argi;		/* first argument after the options */
 };
 
@@ -40,6 +41,11 @@ int cas_cli_parse(struct cas_cli *cli, int argc, char **argv, int *exit_code);
  * 0 to go on, or -1 with *exit_code set (0 after a valid -n, 1 after an
  * invalid configuration, reported as "prog: fatal: file:line: reason"). */
 int cas_cli_start(struct cas_cli *cli, struct cas_conf *conf, int *exit_code);
+
+/* Readiness notification (s6 notification-fd protocol): a daemon calls this
+ * once it serves (listening, or connected); writes a newline to the -r FD
+ * and closes it.  Does nothing without -r. */
+void cas_cli_ready(struct cas_cli *cli);
 
 /* Writes the effective configuration, one "key = value" per line. */
 void cas_cli_print_conf(const struct cas_conf *conf, FILE *out);

@@ -279,29 +279,33 @@ static int split_line(char *s, char **key, char **value, const char **why)
 	return 1;
 }
 
-int cas_conf_load(struct cas_conf *c, const char *path)
+int cas_conf_parse(struct cas_conf *c, const char *text, size_t len)
 {
-	if (cas_conf_init(c) < 0)
-		return -1;
-	c->path = strdup(path);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return fail(c, 0, "unable to open %s: %s", path, strerror(errno));
-	char line[8192];
-	int lineno = 0, rc = 0;
+	int lineno = 0;
 	unsigned char *seen = calloc(cas_conf_key_count, 1);
-	if (seen == NULL || c->path == NULL) {
+	char *line = malloc(CAS_CONF_MAX_LINE + 1);
+	int rc = 0;
+	if (seen == NULL || line == NULL) {
 		rc = fail(c, 0, "out of memory%s%s", "", "");
 		goto done;
 	}
-	while (fgets(line, sizeof line, f) != NULL) {
+	size_t pos = 0;
+	while (pos < len) {
 		lineno++;
-		size_t n = strlen(line);
-		if (n == sizeof line - 1 && line[n - 1] != '\n') {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+		if (n > CAS_CONF_MAX_LINE) {
 			rc = fail(c, lineno, "line too long%s%s", "", "");
 			goto done;
 		}
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		pos += n + (nl != NULL);
+		if (memchr(line, '\0', n) != NULL) {
+			rc = fail(c, lineno, "NUL byte in line%s%s", "", "");
+			goto done;
+		}
+		while (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
 		char *key, *value;
 		const char *why = NULL;
@@ -325,10 +329,51 @@ int cas_conf_load(struct cas_conf *c, const char *path)
 		}
 		seen[i] = 1;
 	}
-	if (ferror(f))
-		rc = fail(c, 0, "unable to read %s: %s", path, strerror(errno));
 done:
+	free(line);
 	free(seen);
+	return rc;
+}
+
+int cas_conf_load(struct cas_conf *c, const char *path)
+{
+	if (cas_conf_init(c) < 0)
+		return -1;
+	c->path = strdup(path);
+	if (c->path == NULL)
+		return fail(c, 0, "out of memory%s%s", "", "");
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return fail(c, 0, "unable to open %s: %s", path, strerror(errno));
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int rc = 0;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= CAS_CONF_MAX_FILE) {
+				rc = fail(c, 0, "%s: file too large%s", path, "");
+				goto done;
+			}
+			cap = cap ? cap * 2 : 8192;
+			char *grown = realloc(text, cap);
+			if (grown == NULL) {
+				rc = fail(c, 0, "out of memory%s%s", "", "");
+				goto done;
+			}
+			text = grown;
+		}
+		size_t got = fread(text + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		rc = fail(c, 0, "unable to read %s: %s", path, strerror(errno));
+		goto done;
+	}
+	rc = cas_conf_parse(c, text, len);
+done:
+	free(text);
 	fclose(f);
 	return rc;
 }

@@ -56,6 +56,11 @@ struct cas_conf {
 int cas_conf_init(struct cas_conf *c);
 /* Defaults, then the file.  -1 with c->err set on the first error. */
 int cas_conf_load(struct cas_conf *c, const char *path);
+#define CAS_CONF_MAX_LINE 8192
+#define CAS_CONF_MAX_FILE (1u << 20)
+/* Parses configuration text on top of the current values (after
+ * cas_conf_init).  Errors name the line: "path:line: reason". */
+int cas_conf_parse(struct cas_conf *c, const char *text, size_t len);
 /* Sets one key from text (as a file line would); line 0 for overrides. */
 int cas_conf_set(struct cas_conf *c, const char *name, const char *value, int line);
 void cas_conf_free(struct cas_conf *c);

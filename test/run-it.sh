@@ -18,4 +18,5 @@ for s in "$@"; do
   fi
 done
 echo "integration ($build): $pass passed, $fail failed"
+echo "$pass $fail" >"$build/results-it"
 [ $fail -eq 0 ]

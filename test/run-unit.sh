@@ -16,4 +16,5 @@ for t in "$@"; do
   fi
 done
 echo "unit ($build): $pass passed, $fail failed"
+echo "$pass $fail" >"$build/results-unit"
 [ $fail -eq 0 ] || { echo "unit: failing binaries:$failed"; exit 1; }
