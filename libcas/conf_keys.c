@@ -32,6 +32,16 @@ const struct cas_conf_key cas_conf_keys[] = {
 	  "first serial number casprog hands out" },
 	{ "card.last_serial", CAS_CONF_INT, 1, U32MAX, "2109999999", 0, NULL,
 	  "last serial number casprog hands out" },
+	{ "card.dir", CAS_CONF_PATH, 1, 4096, "./var/cards", 0, NULL,
+	  "folder casprog create writes the personalisation files to" },
+	{ "card.port", CAS_CONF_PATH, 1, 4096, "/dev/ttyUSB0", 0, NULL,
+	  "serial device of the card reader (Phoenix/Smartmouse)" },
+	{ "card.reset", CAS_CONF_ENUM, 0, 0, "rts", 0, "rts|dtr|flush",
+	  "how casprog resets the card: rts (Phoenix), dtr, or flush (cardemu on a pty)" },
+	{ "card.reset_invert", CAS_CONF_BOOL, 0, 1, "no", 0, NULL,
+	  "the card is held in reset while the reset line is released, not asserted" },
+	{ "card.timeout", CAS_CONF_INT, 10, 60000, "2000", 0, NULL,
+	  "milliseconds casprog waits for each byte from the card" },
 
 	/* ecmgd */
 	{ "ecmg.listen", CAS_CONF_HOSTPORT, 0, 0, "127.0.0.1:2222", 0, NULL,
