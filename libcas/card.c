@@ -96,7 +96,7 @@ static void clear_tracker(struct cas_card_persist *p)
 	p->excess_since = 0;
 }
 
-void cas_card_wipe(struct cas_card_chip *c)
+void cas_card_chip_wipe(struct cas_card_chip *c)
 {
 	wipe(c, sizeof *c);
 }

@@ -276,7 +276,7 @@ void cas_card_init_blank(struct cas_card_chip *c);
  * is invalid (serial byte 0 is 0: a UA needs a non-zero top byte). */
 int cas_card_init_bin(struct cas_card_chip *c, const uint8_t bin[CAS_CARD_BIN_LEN]);
 /* Wipes the whole struct (keys included). */
-void cas_card_wipe(struct cas_card_chip *c);
+void cas_card_chip_wipe(struct cas_card_chip *c);
 
 /* Host reset: forgets the host id, the pending answer and the T=0 state;
  * keeps everything persistent and the anti-sharing tracker. */

@@ -419,7 +419,7 @@ int main(int argc, char **argv)
 	/* the anti-sharing tracker and clock ride along with the last write */
 	if (e.state_path != NULL && emu_save(&e) < 0 && rc == CAS_EXIT_OK)
 		rc = CAS_EXIT_SYSTEM;
-	cas_card_wipe(&e.card);
+	cas_card_chip_wipe(&e.card);
 	close(e.sigfd);
 	return rc;
 

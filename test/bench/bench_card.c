@@ -146,7 +146,7 @@ int main(void)
 	       "per ECM (%.1f ms for a refusal)\n",
 	       cas_t0_line_ms(chars), dt * 1e3, cas_t0_line_ms(chars) + dt * 1e3,
 	       cas_t0_line_ms(chars - 30));
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 	cas_tvcas3_ecm_key_wipe(&k);
 	return 0;
 }

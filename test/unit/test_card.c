@@ -258,7 +258,7 @@ static void card_model_apdus(void **state)
 		size_t dn = unhexv(v->response_data, want, sizeof want);
 		assert_int_equal(r, dn + 2);
 		assert_memory_equal(resp, want, dn);
-		cas_card_wipe(&c);
+		cas_card_chip_wipe(&c);
 	}
 }
 
@@ -297,7 +297,7 @@ static void card_model_t0(void **state)
 		assert_int_equal(got, wn);
 		assert_memory_equal(out, want, wn);
 		assert_true(cas_card_t0_idle(&c));
-		cas_card_wipe(&c);
+		cas_card_chip_wipe(&c);
 	}
 }
 
@@ -337,7 +337,7 @@ static void init_answers(void **state)
 	/* TVCAS extras without data */
 	conax_expect(&c, "DD99000000", "9000", "");
 	conax_expect(&c, "DD11000000", "9000", "");	/* 3DES self-test passes */
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 static void bad_commands(void **state)
@@ -377,7 +377,7 @@ static void bad_commands(void **state)
 	assert_int_equal(o, 2);
 	assert_int_equal(out[0], 0x6D);
 	assert_true(cas_card_t0_idle(&c));
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 static void pin_and_maturity(void **state)
@@ -401,7 +401,7 @@ static void pin_and_maturity(void **state)
 	assert_true(cas_card_dirty(&c));
 	conax_expect(&c, "DD260000031001" "40", "9811", "2001402802" "0B00" "2F02002C" "300104" "230102");
 	apdu_hex(&c, "DDC8000007" "1F053131313101", 0x9017, NULL, 0);
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 /* ---- ECM decision paths ---- */
@@ -446,7 +446,7 @@ static void ecm_paths(void **state)
 	assert_int_equal(cas_card_last(&c)->ev, CAS_CARD_EV_EMM_APPLIED);
 	assert_true(ecm_released(&c, 1, 14, finish));
 	assert_false(ecm_released(&c, 1, 15, finish + 1));
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 static void deny_9012(void **state)
@@ -460,7 +460,7 @@ static void deny_9012(void **state)
 	apdu_hex(&c, "DDCA000004", 0x6985, NULL, 0);
 	/* a released ECM is unchanged */
 	apdu_hex(&c, V_CARD_APDU[4].apdu, 0x9822, NULL, 0);
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 /* ---- EMM ---- */
@@ -539,8 +539,8 @@ static void emm_paths(void **state)
 	assert_int_equal(d.p.finish, 1598615520u + 1);
 	assert_int_equal(d.p.pair, 0);
 	assert_int_equal(d.p.protect, 1);
-	cas_card_wipe(&c);
-	cas_card_wipe(&d);
+	cas_card_chip_wipe(&c);
+	cas_card_chip_wipe(&d);
 }
 
 /* ---- pairing ---- */
@@ -580,7 +580,7 @@ static void pairing(void **state)
 	cas_card_reset(&c);
 	send_addr(&c, "112233");
 	assert_false(ecm_released(&c, 1, 37, 1710000070u));
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 
 	/* BIN #2 is personalised with pair 1 and no host: the first host that
 	 * sends an ECM gets the card */
@@ -593,7 +593,7 @@ static void pairing(void **state)
 	cas_card_reset(&d);
 	send_addr(&d, "0A0B0D");
 	assert_false(ecm_released(&d, 3, 41, 1597000010u));
-	cas_card_wipe(&d);
+	cas_card_chip_wipe(&d);
 }
 
 /* ---- anti-sharing ---- */
@@ -650,7 +650,7 @@ static void two_channels_never_block(void **state)
 	assert_true(n > V_TVCAS_BLOCK[0].ecms_until_blocked);
 	/* no write on any of these ECMs (flash wear) */
 	assert_false(cas_card_dirty(&c));
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 static void zapping_while_recording(void **state)
@@ -679,7 +679,7 @@ static void zapping_while_recording(void **state)
 			assert_true(ecm_released(&c, 201 + 2 * pair, (t - t0) / 10, t));
 	}
 	assert_false(c.p.blocked);
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 static void dirty_count(void *ctx)
@@ -730,7 +730,7 @@ static void three_channels_block_for_a_day(void **state)
 	uint32_t tb2 = play(&c, d, 3, t2, t2 + 3600, NULL);
 	assert_true(tb2 != 0 && tb2 - t2 <= 60 + 30 + 10);
 	assert_int_equal(writes, 3);
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 static void protect_off_disables_the_rule(void **state)
@@ -750,7 +750,7 @@ static void protect_off_disables_the_rule(void **state)
 	/* EMM #1 (protect 1) re-arms it */
 	send_emm_vector(&c, 0);
 	assert_true(play(&c, a, 3, tb + 3600, tb + 7200, NULL) != 0);
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 /* ---- personalisation ---- */
@@ -835,7 +835,7 @@ static void personalisation(void **state)
 	/* an unlocked card erases whatever protect says */
 	apdu_hex(&c, "DDD6000000", 0x9000, NULL, 0);
 	assert_int_equal(cas_card_life(&c), CAS_CARD_BLANK);
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 /* ---- persistence ---- */
@@ -872,8 +872,8 @@ static void image_round_trip(void **state)
 	assert_int_equal(cas_card_load(&d, img, sizeof img), 0);
 	assert_int_equal(cas_card_life(&d), CAS_CARD_BLANK);
 	assert_int_equal(cas_card_save(&d, img, 10), 0);
-	cas_card_wipe(&c);
-	cas_card_wipe(&d);
+	cas_card_chip_wipe(&c);
+	cas_card_chip_wipe(&d);
 }
 
 /* ---- T=0 details ---- */
@@ -924,7 +924,7 @@ static void t0_pps_and_cases(void **state)
 		else
 			assert_int_equal(o, 0);
 	}
-	cas_card_wipe(&c);
+	cas_card_chip_wipe(&c);
 }
 
 int main(void)
