@@ -11,7 +11,7 @@
 #include "profile.h"
 #include "tvcas3.h"
 
-long cp_bin_build(const struct cas_conf *conf, const struct cp_card *c, uint8_t *out, size_t cap,
+long cp_bin_build(const struct cas_conf *conf, const struct cas_rights *c, uint8_t *out, size_t cap,
 		  char *why, size_t whysize)
 {
 	const struct cas_profile *p = cas_profile_find(cas_conf_str(conf, "profile"));
@@ -23,23 +23,13 @@ long cp_bin_build(const struct cas_conf *conf, const struct cp_card *c, uint8_t 
 		snprintf(why, whysize, "ecm_key is not set");
 		return -1;
 	}
-	struct cas_card card = {
-		.serial = c->serial,
-		.ac = c->ac,
-		.start = c->start,
-		.finish = c->finish,
-		.pair = c->pair,
-		.type = c->type,
-	};
-	memcpy(card.key, c->key, sizeof card.key);
 	struct cas_bin_opts o = {
 		.ecm_key = cas_conf_bytes(conf, "ecm_key"),
 		.ecm_key_len = p->ecm_key_len,
 		.ca_system_id = (uint16_t)(cas_conf_int(conf, "super_cas_id") >> 16),
 		.trademark = cas_conf_str(conf, "trademark"),
 	};
-	long n = p->bin_build(&card, &o, out, cap);
-	sodium_memzero(card.key, sizeof card.key);
+	long n = p->bin_build(c, &o, out, cap);
 	if (n < 0)
 		snprintf(why, whysize, "card %u: the %s profile cannot encode it", c->serial, p->name);
 	return n;

@@ -10,30 +10,15 @@
  *   write.c   casprog write, casprog erase
  *   info.c    casprog info (table or JSON)
  *   util.c    numbers, times, dates, file reading
- *
- * db.h and profile.h both define `struct cas_card` (the database row and the
- * profile's view of a card), so no file includes both: create.c talks to the
- * database, bin.c to the profile, and struct cp_card carries a card between
- * them.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cli.h"
 #include "conf.h"
+#include "profile.h"
 
-#define CP_KEY_LEN 16
 #define CP_BIN_MAX 256
-
-/* A card as the personalisation file needs it. */
-struct cp_card {
-	uint32_t serial;
-	uint8_t key[CP_KEY_LEN];
-	uint32_t ac;
-	int64_t start, finish;
-	int pair;
-	int type;			/* 1 = protect on, 2 = off (db.h) */
-};
 
 /* Everything a subcommand gets: the common options already parsed, its own
  * arguments (argv[0] = the subcommand's name). */
@@ -59,7 +44,7 @@ int cp_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Builds the personalisation file of card c with the configured profile,
  * ecm_key, super_cas_id and trademark.  Returns its length, or -1 with the
  * reason in why. */
-long cp_bin_build(const struct cas_conf *conf, const struct cp_card *c, uint8_t *out, size_t cap,
+long cp_bin_build(const struct cas_conf *conf, const struct cas_rights *c, uint8_t *out, size_t cap,
 		  char *why, size_t whysize);
 
 /* What casprog write needs to know about a file before it touches a card. */

@@ -259,7 +259,7 @@ static int write_batch(struct run *r, const struct cas_card *cards, size_t n)
 	int rc = -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct cas_card *c = &cards[i];
-		struct cp_card pc = {
+		struct cas_rights pc = {
 			.serial = c->serial_no,
 			.ac = c->access_criteria,
 			.start = c->start,

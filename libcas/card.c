@@ -109,12 +109,6 @@ void cas_card_init_blank(struct cas_card_chip *c)
 	c->t0_fresh = 1;
 }
 
-static void prepare_keys(struct cas_card_chip *c)
-{
-	cas_tvcas3_ecm_key_init(&c->ecm_key, c->p.bin + 42);
-	c->keys_ready = 1;
-}
-
 /* A BIN is usable if its serial can be a unique address: the top byte of
  * a UA must be non-zero (conax-card.md §2.4). */
 static int bin_valid(const uint8_t bin[CAS_CARD_BIN_LEN])
@@ -147,7 +141,6 @@ static void apply_bin(struct cas_card_chip *c)
 	p->emm_sum_calc = 0xFF;		/* as the firmware's initialiser */
 	p->emm_sum_recv = 0xFF;
 	clear_tracker(p);
-	prepare_keys(c);
 }
 
 int cas_card_init_bin(struct cas_card_chip *c, const uint8_t bin[CAS_CARD_BIN_LEN])
@@ -329,16 +322,21 @@ enum cas_card_event cas_card_ecm(struct cas_card_chip *c, const uint8_t *sec, si
 				 uint8_t cw_odd[8], uint8_t cw_even[8])
 {
 	struct cas_card_persist *p = &c->p;
+	struct cas_tvcas3_ecm_key k;
 	struct cas_tvcas3_ecm e;
 	enum cas_card_event ev;
 
 	memset(cw_odd, 0, 8);
 	memset(cw_even, 0, 8);
-	if (p->life == CAS_CARD_BLANK || !c->keys_ready)
+	if (p->life == CAS_CARD_BLANK)
 		return CAS_CARD_EV_NOT_ALLOWED;
 	if (len > 0)
 		c->last.table = sec[0];
-	int rc = cas_tvcas3_ecm_parse(&c->ecm_key, sec, len, &e);
+	/* The key schedules live only for this ECM: no expanded key in the
+	 * card's RAM between commands (a few microseconds per ECM). */
+	cas_tvcas3_ecm_key_init(&k, p->bin + 42);
+	int rc = cas_tvcas3_ecm_parse(&k, sec, len, &e);
+	wipe(&k, sizeof k);
 	if (rc == CAS_TVCAS3_EFORMAT)
 		return CAS_CARD_EV_ECM_FORMAT;
 	c->ecm_count++;
@@ -776,8 +774,6 @@ static uint16_t do_write(struct cas_card_chip *c, uint8_t p1, uint8_t off, const
 	if (!bin_valid(p->bin)) {
 		/* keep the bytes: the writer can correct them */
 		p->life = CAS_CARD_BLANK;
-		c->keys_ready = 0;
-		wipe(&c->ecm_key, sizeof c->ecm_key);
 		c->last.ev = CAS_CARD_EV_PERSO_INVALID;
 		return SW_BAD_DATA;
 	}
@@ -1182,10 +1178,6 @@ int cas_card_load(struct cas_card_chip *c, const uint8_t *in, size_t len)
 	wipe(&c->p, sizeof c->p);
 	c->p = p;
 	wipe(&p, sizeof p);
-	c->keys_ready = 0;
-	wipe(&c->ecm_key, sizeof c->ecm_key);
-	if (c->p.life != CAS_CARD_BLANK)
-		prepare_keys(c);
 	cas_card_reset(c);
 	return 0;
 }

@@ -105,8 +105,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "tvcas3.h"
-
 #define CAS_CARD_BIN_LEN 90
 #define CAS_CARD_ATR_LEN 7
 #define CAS_CARD_STREAMS 8
@@ -253,8 +251,6 @@ struct cas_card_chip {
 	uint8_t pending[CAS_CARD_PENDING_MAX];
 	uint8_t pending_len, pending_pos;
 	uint8_t ecm_count;
-	uint8_t keys_ready;
-	struct cas_tvcas3_ecm_key ecm_key;	/* expanded from bin[42..73] */
 	int dirty;
 	void (*on_dirty)(void *ctx);
 	void *dirty_ctx;

@@ -77,7 +77,7 @@ int cas_tvcas3_ecm_build(const struct cas_tvcas3_ecm_key *k, const struct cas_ec
 
 /* A card row's times as the u32 the formats carry, and their Conax dates;
  * finish + 1 must fit as well (§3.2). */
-static int card_times(const struct cas_card *card, uint8_t cstart[2], uint8_t cfinish[2])
+static int card_times(const struct cas_rights *card, uint8_t cstart[2], uint8_t cfinish[2])
 {
 	if (card->start < 0 || card->start > (int64_t)UINT32_MAX ||
 	    card->finish < 0 || card->finish >= (int64_t)UINT32_MAX)
@@ -112,7 +112,7 @@ static void md5_dec(int64_t t, uint8_t c1, uint8_t digest[CAS_MD5_LEN])
 	cas_md5(text, n, digest);
 }
 
-int cas_tvcas3_emm_plaintext(const struct cas_card *card, uint8_t pt[CAS_TVCAS3_PT_LEN])
+int cas_tvcas3_emm_plaintext(const struct cas_rights *card, uint8_t pt[CAS_TVCAS3_PT_LEN])
 {
 	uint8_t cstart[2], cfinish[2];
 	if (card_times(card, cstart, cfinish) < 0)
@@ -138,7 +138,7 @@ int cas_tvcas3_emm_plaintext(const struct cas_card *card, uint8_t pt[CAS_TVCAS3_
 	return 0;
 }
 
-int cas_tvcas3_emm_build(const struct cas_card *card, uint8_t out[CAS_TVCAS3_EMM_LEN])
+int cas_tvcas3_emm_build(const struct cas_rights *card, uint8_t out[CAS_TVCAS3_EMM_LEN])
 {
 	uint8_t pt[CAS_TVCAS3_PT_LEN];
 	if (cas_tvcas3_emm_plaintext(card, pt) < 0)
@@ -154,7 +154,7 @@ int cas_tvcas3_emm_build(const struct cas_card *card, uint8_t out[CAS_TVCAS3_EMM
 	return 0;
 }
 
-void cas_tvcas3_dummy_card(int64_t now, struct cas_card *out)
+void cas_tvcas3_dummy_card(int64_t now, struct cas_rights *out)
 {
 	memset(out, 0, sizeof *out);
 	out->serial = CAS_TVCAS3_DUMMY_SERIAL;
@@ -168,7 +168,7 @@ void cas_tvcas3_dummy_card(int64_t now, struct cas_card *out)
 
 int cas_tvcas3_emm_build_dummy(int64_t now, uint8_t out[CAS_TVCAS3_EMM_LEN])
 {
-	struct cas_card c;
+	struct cas_rights c;
 	cas_tvcas3_dummy_card(now, &c);
 	return cas_tvcas3_emm_build(&c, out);
 }
@@ -187,7 +187,7 @@ static void shared_address(const uint8_t ecm_key[CAS_TVCAS3_ECM_KEY_LEN], uint8_
 	sodium_memzero(text, sizeof text);
 }
 
-int cas_tvcas3_bin_build(const struct cas_card *card, const struct cas_bin_opts *opts,
+int cas_tvcas3_bin_build(const struct cas_rights *card, const struct cas_bin_opts *opts,
 			 uint8_t out[CAS_TVCAS3_BIN_LEN])
 {
 	uint8_t cstart[2], cfinish[2];
@@ -283,7 +283,7 @@ static long p_ecm_build(const void *ctx, const struct cas_ecm_req *req, uint8_t 
 	return CAS_TVCAS3_ECM_LEN;
 }
 
-static long p_emm_build(const struct cas_card *card, int64_t now, uint8_t *out, size_t cap)
+static long p_emm_build(const struct cas_rights *card, int64_t now, uint8_t *out, size_t cap)
 {
 	(void)now;	/* TVCAS 3 EMMs carry no time (§8: replayable) */
 	if (cap < CAS_TVCAS3_EMM_LEN || cas_tvcas3_emm_build(card, out) < 0)
@@ -303,7 +303,7 @@ static int p_emm_address(const uint8_t *sec, size_t len, uint32_t *serial)
 	return cas_tvcas3_emm_address(sec, len, serial) == CAS_TVCAS3_OK ? 0 : -1;
 }
 
-static long p_bin_build(const struct cas_card *card, const struct cas_bin_opts *opts,
+static long p_bin_build(const struct cas_rights *card, const struct cas_bin_opts *opts,
 			uint8_t *out, size_t cap)
 {
 	if (cap < CAS_TVCAS3_BIN_LEN || cas_tvcas3_bin_build(card, opts, out) < 0)
