@@ -8,6 +8,7 @@
 #include "casprog.h"
 #include "cli.h"
 #include "conf.h"
+#include "db.h"
 #include "log.h"
 
 static const char usage[] =
@@ -16,7 +17,7 @@ static const char usage[] =
 	"       casprog [-f FILE] write [READER] FILE.bin\n"
 	"       casprog [-f FILE] info [READER] [--json]\n"
 	"       casprog [-f FILE] erase [READER]\n"
-	"       casprog [-f FILE] -n\n"
+	"       casprog [-f FILE] [-n]\n"
 	"\n"
 	"casprog issues cards: it creates them in the database with fresh random\n"
 	"keys and writes one personalisation file per card (TVCAS 3 layout, mode\n"
@@ -47,6 +48,8 @@ static const char usage[] =
 	"  -f FILE   configuration file (default: $CAS_CONF, else ./cas.conf,\n"
 	"            else /etc/freecas/cas.conf)\n"
 	"  -n        check the configuration, print it (secrets masked), exit\n"
+	"  (no command) open the database (creating it and the master key on a\n"
+	"            new installation) and exit: a check that they work\n"
 	"  -h        this help;  -V  version\n"
 	"\n"
 	"Exit codes: 0 ok, 1 invalid configuration, 2 refused by the card or the\n"
@@ -90,9 +93,15 @@ int main(int argc, char **argv)
 	/* usage errors are reported before the configuration is read */
 	cas_log_start(cli.prog, CAS_LOG_INFO, 0);
 	if (cli.argi >= argc) {
-		if (!cli.check_only)
-			return cp_usage("a command is needed: create, write, info or erase");
-		cas_cli_start(&cli, &conf, &code);
+		/* No command: check that the configuration, the master key and
+		 * the database work (creating them on a new installation), as
+		 * every FreeCAS program does when it starts. */
+		if (cas_cli_start(&cli, &conf, &code) < 0)
+			return code;
+		struct cas_db *db;
+		code = cas_db_start(&conf, &db) < 0 ? CAS_EXIT_SYSTEM : CAS_EXIT_OK;
+		cas_db_close(db);
+		cas_conf_free(&conf);
 		return code;
 	}
 	const char *name = argv[cli.argi];
