@@ -42,8 +42,11 @@ int cp_bin_check(const struct cas_conf *conf, const uint8_t *bin, size_t len,
 	int rc = -1;
 	int y, m, d;
 	if (len != CAS_TVCAS3_BIN_LEN) {
-		snprintf(why, whysize, "%zu%s bytes, a personalisation file has %d", len > 4096 ? 4096 : len,
-			 len > 4096 ? " or more" : "", CAS_TVCAS3_BIN_LEN);
+		if (len > CP_FILE_MAX)
+			snprintf(why, whysize, "more than %d bytes, a personalisation file has %d", CP_FILE_MAX,
+				 CAS_TVCAS3_BIN_LEN);
+		else
+			snprintf(why, whysize, "%zu bytes, a personalisation file has %d", len, CAS_TVCAS3_BIN_LEN);
 		return -1;
 	}
 	if (cas_tvcas3_bin_parse(bin, len, &b) != CAS_TVCAS3_OK) {

@@ -19,6 +19,7 @@
 #include "profile.h"
 
 #define CP_BIN_MAX 256
+#define CP_FILE_MAX 4096	/* longest file casprog write reads whole */
 
 /* Everything a subcommand gets: the common options already parsed, its own
  * arguments (argv[0] = the subcommand's name). */
@@ -53,7 +54,8 @@ struct cp_bin_info {
 	int protect;
 };
 
-/* Checks a file to be written to a card: size, serial, shared address,
+/* Checks a file to be written to a card (len > CP_FILE_MAX: longer than
+ * that): size, serial, shared address,
  * dates, and (when the configuration has one) that it carries the
  * configured ecm_key.  0, or -1 with the reason in why. */
 int cp_bin_check(const struct cas_conf *conf, const uint8_t *bin, size_t len,

@@ -48,7 +48,7 @@ int cp_write(struct cp_ctx *ctx)
 	struct cp_status st;
 	struct cp_bin_info info;
 	const char *file = NULL;
-	uint8_t bin[CAS_CARD_BIN_LEN + 1], back[CAS_CARD_BIN_LEN];
+	uint8_t bin[CP_FILE_MAX + 1], back[CAS_CARD_BIN_LEN];
 	char why[256], what[128];
 	size_t len;
 	uint16_t sw;
@@ -60,7 +60,7 @@ int cp_write(struct cp_ctx *ctx)
 	memset(&r, 0, sizeof r);
 	r.h.fd = -1;
 
-	if (cp_read_file(file, bin, CAS_CARD_BIN_LEN, &len) < 0) {
+	if (cp_read_file(file, bin, CP_FILE_MAX, &len) < 0) {
 		cas_log(CAS_LOG_FATAL, "unable to read %s: %s", file, strerror(errno));
 		rc = CAS_EXIT_SYSTEM;
 		goto out;

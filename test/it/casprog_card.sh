@@ -199,6 +199,21 @@ has x5.err "casprog: error: card 2100000001 is NOT issued (not written and locke
 [ ! -s "$t/x5.out" ] || fail "timeout: printed $(cat "$t/x5.out")"
 stop_fake
 
+# the card stops answering at the LOCK: written and verified is not issued;
+# the next write finds the unfinished personalisation and completes it
+start_fake --mute-after 8
+expect 2 x5b write --port "$t/fk" --timeout 200 "$C1"
+has x5b.err "casprog: info: card 2100000001: verified, locking"
+has x5b.err "casprog: fatal: locking card 2100000001: timeout waiting for the procedure byte (0 of 1 bytes)"
+has x5b.err "casprog: error: card 2100000001 is NOT issued (not written and locked completely): run casprog write again"
+[ ! -s "$t/x5b.out" ] || fail "lock timeout: printed $(cat "$t/x5b.out")"
+expect 0 x5c info --port "$t/fk"
+grep -qx "state           personalised, not locked, protect on, pair off" "$t/x5c.out" || fail "unlocked card info: $(cat "$t/x5c.out")"
+expect 0 x5d write --port "$t/fk" "$C1"
+has x5d.err "casprog: warning: the card holds an unfinished personalisation (card 2100000001, not locked): overwriting it"
+[ "$(cat "$t/x5d.out")" = "2100000001 written, verified and locked" ] || fail "second write: $(cat "$t/x5d.out")"
+stop_fake
+
 start_fake --corrupt-read
 expect 2 x6 write --port "$t/fk" "$C1"
 has x6.err "casprog: fatal: verify mismatch: card 2100000001 gave back other bytes than written (first at byte 89 of 90)"
@@ -214,6 +229,12 @@ stop_fake
 head -c 89 "$C1" >"$t/short.bin"
 expect 2 x7 write "$t/short.bin"
 has x7.err "casprog: fatal: $t/short.bin: 89 bytes, a personalisation file has 90"
+head -c 5000 /dev/zero >"$t/big.bin"
+expect 2 x7b write "$t/big.bin"
+has x7b.err "casprog: fatal: $t/big.bin: more than 4096 bytes, a personalisation file has 90"
+head -c 91 /dev/zero >"$t/big.bin"
+expect 2 x7c write "$t/big.bin"
+has x7c.err "casprog: fatal: $t/big.bin: 91 bytes, a personalisation file has 90"
 python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[50]^=1; open(sys.argv[2],'wb').write(b)" "$C1" "$t/bad.bin"
 expect 2 x8 write "$t/bad.bin"
 has x8.err "casprog: fatal: $t/bad.bin: card 2100000001: the shared address does not match the ECM key in the file (damaged file?)"
@@ -227,7 +248,7 @@ expect 100 x11 info --reset cts
 has x11.err "casprog: fatal: usage: --reset wants rts, dtr or flush, not 'cts' (see casprog --help)"
 expect 100 x12 frobnicate
 has x12.err "casprog: fatal: usage: unknown command 'frobnicate' (see casprog --help)"
-echo "ok: errors (no port, no card, no modem lines, wrong ATR, timeout, verify mismatch, bad files, usage)"
+echo "ok: errors (no port, no card, no modem lines, wrong ATR, timeouts, an unlocked card completed, verify mismatch, bad files, usage)"
 
 # No key of a card in any output or log.
 K0=$(hexof "$C0" | cut -c149-180)

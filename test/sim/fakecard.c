@@ -9,7 +9,8 @@
  *   --atr HEX         answer this ATR to a reset instead of the card's
  *   --silent          never answer a reset (an empty reader)
  *   --mute-after N    answer N complete commands after a reset, then stay
- *                     silent (the host times out)
+ *                     silent (the host times out); once muted, the next
+ *                     reset brings the card back for good
  *   --corrupt-read    flip one bit of the last data byte of every READ BACK
  *                     (DD D2) answer: a verify mismatch
  *   CARD.bin          a personalised card (default: a blank card)
@@ -165,6 +166,8 @@ int main(int argc, char **argv)
 			uint8_t a[CAS_CARD_ATR_LEN];
 			reset_at = 0;
 			cas_card_t0_reset(&card, a, sizeof a);
+			if (mute_after >= 0 && commands >= mute_after)
+				mute_after = -1;
 			commands = 0;
 			if (!silent) {
 				fprintf(stderr, "fakecard: reset, ATR sent\n");
