@@ -163,6 +163,8 @@ int cp_write(struct cp_ctx *ctx)
 		rc = not_issued(info.serial, CAS_EXIT_FAILED);
 		goto out;
 	}
+	cas_log(CAS_LOG_DEBUG, "card %u: %lu characters on the line, %.0f ms at 9600 baud", info.serial,
+		r.h.tx_chars + r.h.rx_chars, cas_t0_line_ms(r.h.tx_chars + r.h.rx_chars));
 	cp_progress(&r, 100, "card %u: written, verified and locked", info.serial);
 	cp_progress_end(&r);
 	printf("%u written, verified and locked\n", info.serial);
