@@ -124,6 +124,8 @@ const struct cas_conf_key cas_conf_keys[] = {
 	  "CSV layout of billing.url" },
 	{ "billing.timeout", CAS_CONF_INT, 1, 3600, "30", 0, NULL,
 	  "seconds allowed for the billing download" },
+	{ "billing.ca_file", CAS_CONF_PATH, 1, 4096, NULL, CAS_CONF_OPTIONAL, NULL,
+	  "CA certificates (PEM) that billing.url's https server is verified with (default: the system's)" },
 	{ "billing.max_bytes", CAS_CONF_INT, 1, 68719476736LL, "1073741824", 0, NULL,
 	  "largest billing CSV accepted, bytes" },
 	{ "backup.dir", CAS_CONF_PATH, 1, 4096, NULL, CAS_CONF_OPTIONAL, NULL,
