@@ -36,6 +36,7 @@ struct fetch_state {
 struct fetch_opts {
 	long timeout;			/* seconds for the whole transfer */
 	long long max_bytes;		/* largest body accepted */
+	const char *ca_file;		/* CA certificates for https, NULL = the system's */
 	const struct fetch_state *prev;	/* conditional request, or NULL */
 };
 

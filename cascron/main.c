@@ -28,8 +28,9 @@ static const char usage[] =
 	"Commands:\n"
 	"  import [--force] [--layout admin|operator] SRC\n"
 	"            import a CSV (all or nothing) from SRC: a path, - (standard\n"
-	"            input), or a file://, http:// or https:// URL; an unchanged\n"
-	"            source is not imported again unless --force\n"
+	"            input), or a file://, http:// or https:// URL; without\n"
+	"            --layout, the header says which; an unchanged source is not\n"
+	"            imported again unless --force\n"
 	"  export [--layout admin|operator]\n"
 	"            write every card as CSV to stdout (default layout: operator;\n"
 	"            admin carries the card keys)\n"
@@ -144,6 +145,7 @@ static void job_import(struct cron *c, const char *what)
 	struct fetch_opts fo = {
 		cas_conf_int(c->conf, "billing.timeout"),
 		cas_conf_int(c->conf, "billing.max_bytes"),
+		cas_conf_is_set(c->conf, "billing.ca_file") ? cas_conf_str(c->conf, "billing.ca_file") : NULL,
 		have_prev && kind == FETCH_URL ? &prev : NULL,
 	};
 	if (fetch_source(c->src, &fo, &res, err, sizeof err) < 0) {
@@ -494,8 +496,12 @@ int main(int argc, char **argv)
 	c.db_path = cas_conf_str(&conf, "db");
 	if (!have_now)
 		c.now = (int64_t)time(NULL);
-	if (!c.layout_set)
+	/* billing.url has its configured layout; `import` without --layout
+	 * takes the layout the file's header names. */
+	if (!c.layout_set && cmd == CMD_RUN)
 		cas_csv_layout_parse(cas_conf_str(&conf, "billing.layout"), &c.layout);
+	else if (!c.layout_set)
+		c.layout = CAS_CSV_AUTO;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		cas_log(CAS_LOG_FATAL, "unable to start libcurl");
 		cas_conf_free(&conf);
