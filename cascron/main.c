@@ -64,8 +64,7 @@ struct cron {
 	int force;
 	enum cas_csv_layout layout;
 	int layout_set;
-	/* card changes logged so far */
-	long logged, unlogged;
+	long logged;		/* card changes logged one by one */
 };
 
 static const struct cas_db_actor cron_actor = { "cron", NULL };
@@ -227,10 +226,8 @@ static int log_change(void *ctx, const struct cas_audit *a)
 	char when[64];
 	if (strcmp(a->who, cron_actor.who) != 0 || !a->has_serial || a->field == NULL)
 		return 0;
-	if (c->logged >= LOG_CARDS) {
-		c->unlogged++;
-		return 0;
-	}
+	if (c->logged >= LOG_CARDS)
+		return 1;	/* the rest is counted, not read */
 	c->logged++;
 	if (strcmp(a->field, "blocked_until") == 0) {
 		cron_fmt_time(a->old_value ? strtoll(a->old_value, NULL, 10) : 0, when, sizeof when);
@@ -284,11 +281,11 @@ static void job_cards(struct cron *c)
 	if (cas_db_commit(c->db) < 0)
 		goto fail;
 	if (renewed + expired + unblocked > 0) {
-		c->logged = c->unlogged = 0;
+		c->logged = 0;
 		cas_db_audit_each(c->db, max_id, 0, 0, log_change, c);
-		if (c->unlogged > 0)
-			cas_log(CAS_LOG_INFO, "%ld more card changes not logged one by one (the audit "
-				"log has every one)", c->unlogged);
+		if (renewed + expired + unblocked > c->logged)
+			cas_log(CAS_LOG_INFO, "%lld more card changes not logged one by one (the audit "
+				"log has every one)", (long long)(renewed + expired + unblocked - c->logged));
 	}
 	sum_add(c, "expired=%lld renewed=%lld unblocked=%lld", (long long)expired,
 		(long long)renewed, (long long)unblocked);
