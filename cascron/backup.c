@@ -53,8 +53,16 @@ static int backup_name(const char *name, const char *stem, int tmp, int64_t *whe
 	tm.tm_hour = (s[9] - '0') * 10 + (s[10] - '0');
 	tm.tm_min = (s[11] - '0') * 10 + (s[12] - '0');
 	tm.tm_sec = (s[13] - '0') * 10 + (s[14] - '0');
+	/* Only real times: a stamp that timegm() would normalise (month 13,
+	 * 31 April, second 61) is not one of ours. */
+	struct tm back = tm;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || gmtime_r(&t, &tm) == NULL || tm.tm_year != back.tm_year ||
+	    tm.tm_mon != back.tm_mon || tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour ||
+	    tm.tm_min != back.tm_min || tm.tm_sec != back.tm_sec)
+		return 0;
 	if (when)
-		*when = (int64_t)timegm(&tm);
+		*when = (int64_t)t;
 	return 1;
 }
 
