@@ -1319,6 +1319,169 @@ static void test_bulk_jobs(void **state)
 	cas_card_wipe(&g);
 }
 
+/* The schema objects of the cards table, as text, to compare. */
+static void cards_schema(sqlite3 *s, char *out, size_t size)
+{
+	q_text(s, "SELECT group_concat(type || ' ' || name || ': ' || sql, '; ') FROM "
+	       "(SELECT * FROM sqlite_master WHERE tbl_name = 'cards' ORDER BY name)", out, size);
+}
+
+/* After a bulk job that changed the n cards `changed` (an SQL condition on
+ * cards) at time `when`: their change numbers follow max0 in the
+ * selection's order `order`, edited = when, and the audit has one row per
+ * card ("cron", field, old_value `oldv` (an SQL condition on x.old_value),
+ * new value), in the same order. */
+static void check_bulk(sqlite3 *s, const char *changed, const char *order, int64_t max0,
+		       int64_t n, int64_t when, const char *field, const char *oldv, const char *newv)
+{
+	char sql[1000];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM cards WHERE %s AND edited = %lld AND change_no > %lld",
+		 changed, (long long)when, (long long)max0);
+	assert_int_equal(q_int(s, sql), n);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT change_no, row_number() OVER "
+		 "(ORDER BY %s) AS r FROM cards WHERE %s) WHERE change_no = %lld + r",
+		 order, changed, (long long)max0);
+	assert_int_equal(q_int(s, sql), n);
+	assert_int_equal(q_int(s, "SELECT value FROM seq WHERE name = 'card_change'"), max0 + n);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE time = %lld", (long long)when);
+	assert_int_equal(q_int(s, sql), n);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT a.serial_no, a.who, a.addr, a.field, "
+		 "a.old_value, a.new_value, a.message, row_number() OVER (ORDER BY a.id) AS ra, "
+		 "row_number() OVER (ORDER BY c.change_no) AS rc FROM audit a JOIN cards c USING (serial_no) "
+		 "WHERE a.time = %lld) AS x WHERE ra = rc AND who = 'cron' AND addr IS NULL AND "
+		 "message IS NULL AND field = '%s' AND new_value = '%s' AND %s",
+		 (long long)when, field, newv, oldv);
+	assert_int_equal(q_int(s, sql), n);
+}
+
+static void assert_integrity(sqlite3 *s)
+{
+	char ic[40];
+	q_text(s, "PRAGMA integrity_check", ic, sizeof ic);
+	assert_string_equal(ic, "ok");
+}
+
+/* The jobs over tens of thousands of cards, once with most of them due (the
+ * path that sets the indexes and the update trigger aside and builds them
+ * again: the schema version moves) and once with fewer (row by row: it does
+ * not).  Both write exactly what the small jobs write, and the schema comes
+ * back as it was; a rollback undoes all of it. */
+static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
+{
+	int total = ndue + nother;
+	struct cas_card *cards = calloc((size_t)total, sizeof *cards);
+	char before[4000], after[4000];
+	int64_t count, max0, version;
+	assert_non_null(cards);
+	f->db = open_db(f);
+	f->clock = T0 - 100 * DAY;
+	/* Due: finish T0 - 1..7 days, block ended at various times; the
+	 * others: finish in the future, not blocked.  Mixed across the
+	 * serials, so the selections' orders are not the serial order. */
+	for (int i = 0; i < total; i++) {
+		struct cas_card *c = &cards[i];
+		make_card(c, 2100000000 + (uint32_t)i);
+		int due = (int)(((int64_t)i * 7919) % total) < ndue;
+		c->finish = due ? T0 - DAY * (1 + (i * 13) % 7) : T0 + 10 * DAY + i % 5;
+		c->blocked_until = due ? T0 - 1 - (i * 31) % 1000 : 0;
+	}
+	for (int i = 0; i < total; i += 5000) {
+		int k = total - i < 5000 ? total - i : 5000;
+		assert_int_equal(cas_db_cards_insert(f->db, cards + i, (size_t)k, &casprog), 0);
+	}
+	free(cards);
+	sqlite3 *s = raw_open(f->path);
+	cards_schema(s, before, sizeof before);
+	assert_non_null(strstr(before, "index cards_expired_finish: CREATE INDEX"));
+	assert_non_null(strstr(before, "trigger cards_change_update: CREATE TRIGGER"));
+	q_exec(s, "CREATE TEMP TABLE due (serial_no INTEGER PRIMARY KEY, blocked_until INTEGER NOT NULL); "
+	       "INSERT INTO temp.due SELECT serial_no, blocked_until FROM cards WHERE blocked_until != 0");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM temp.due"), ndue);
+
+	/* in the caller's transaction: a rollback undoes the job and the
+	 * schema's changes */
+	version = q_int(s, "PRAGMA schema_version");
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+	assert_int_equal(cas_db_begin(f->db), 0);
+	f->clock = T0 + 5;
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, ndue);
+	assert_int_equal(cas_db_rollback(f->db), 0);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 2"), 0);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE who = 'cron'"), 0);
+	assert_int_equal(cas_db_change_max(f->db, &count), 0);
+	assert_int_equal(count, max0);
+	assert_int_equal(q_int(s, "PRAGMA schema_version"), version);
+	cards_schema(s, after, sizeof after);
+	assert_string_equal(after, before);
+
+	/* expire: by finish */
+	f->clock = T0 + 7;
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, ndue);
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", "finish, serial_no", max0, ndue, T0 + 7, "status",
+		   "old_value = '1'", "2");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 2"), ndue);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1 AND edited = 1735689600 - 100 * 86400 "
+			       "AND change_no <= (SELECT min(change_no) FROM cards WHERE status = 2)"), nother);
+	assert_int_equal(q_int(s, "PRAGMA schema_version") != version, large);
+	cards_schema(s, after, sizeof after);
+	assert_string_equal(after, before);
+	assert_integrity(s);
+
+	/* unblock: by blocked_until; the audit keeps the old block */
+	version = q_int(s, "PRAGMA schema_version");
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+	f->clock = T0 + 8;
+	assert_int_equal(cas_db_cards_unblock(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, ndue);
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", "(SELECT d.blocked_until FROM temp.due d "
+		   "WHERE d.serial_no = cards.serial_no), serial_no", max0, ndue, T0 + 8, "blocked_until",
+		   "old_value = (SELECT CAST(d.blocked_until AS TEXT) FROM temp.due d WHERE d.serial_no = x.serial_no)",
+		   "0");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE blocked_until != 0"), 0);
+	assert_int_equal(q_int(s, "PRAGMA schema_version") != version, large);
+	cards_schema(s, after, sizeof after);
+	assert_string_equal(after, before);
+
+	/* renew: an operator moves every finish on (the trigger still numbers
+	 * such changes), the expired cards are active again, by finish */
+	q_exec(s, "UPDATE cards SET finish = finish + 400 * 86400");
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+	assert_int_equal(max0, q_int(s, "SELECT max(change_no) FROM cards"));
+	assert_int_equal(q_int(s, "SELECT count(DISTINCT change_no) FROM cards WHERE change_no > "
+			       "(SELECT value FROM seq) - 45000"), total);
+	version = q_int(s, "PRAGMA schema_version");
+	f->clock = T0 + 9;
+	assert_int_equal(cas_db_cards_renew(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, ndue);
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", "finish, serial_no", max0, ndue, T0 + 9, "status",
+		   "old_value = '2'", "1");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1"), total);
+	assert_int_equal(q_int(s, "PRAGMA schema_version") != version, large);
+	cards_schema(s, after, sizeof after);
+	assert_string_equal(after, before);
+	/* the indexes serve their queries */
+	char plan[300];
+	q_plan(s, "SELECT serial_no FROM cards WHERE status = 1 AND finish < 5 ORDER BY finish, serial_no",
+	       plan, sizeof plan);
+	assert_non_null(strstr(plan, "cards_active_finish"));
+	q_plan(s, "SELECT * FROM cards WHERE change_no > 5 ORDER BY change_no", plan, sizeof plan);
+	assert_string_equal(plan, "SEARCH cards USING INDEX cards_change_no (change_no>?); ");
+	assert_integrity(s);
+	sqlite3_close(s);
+}
+
+static void test_bulk_jobs_large(void **state)
+{
+	bulk_jobs_many(*state, 24000, 6000, 1);
+}
+
+static void test_bulk_jobs_many_small_share(void **state)
+{
+	bulk_jobs_many(*state, 21000, 24000, 0);
+}
+
 static int inner_cb(void *ctx, const struct cas_card *c)
 {
 	(void)c;
@@ -1521,6 +1684,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_insert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_jobs_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_jobs_many_small_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iterator_stop_and_nesting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
