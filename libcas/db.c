@@ -32,7 +32,7 @@
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_SEQ_NEXT, ST_SEQ_GET,
-	ST_CARD_INSERT, ST_CARD_GET, ST_CARD_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE,
+	ST_CARD_INSERT, ST_CARD_INSERT_ROWS, ST_CARD_GET, ST_CARD_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE,
 	ST_TOMB_TIME, ST_TOMB_ANY, ST_TOMB_DELETE, ST_CARD_COUNT, ST_CARD_MAX_SERIAL, ST_CARD_FIRST,
 	ST_CARDS_ALL, ST_CARDS_RANGE, ST_CARDS_CHANGED, ST_CARDS_ON_AIR,
 	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED,
@@ -53,6 +53,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SEQ_GET] = "SELECT value FROM seq WHERE name = 'card_change'",
 	[ST_CARD_INSERT] = "INSERT INTO cards (" CARD_COLS ") VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[ST_CARD_INSERT_ROWS] = "INSERT INTO cards (" CARD_COLS ") SELECT " CARD_COLS " FROM cas_card_rows",
 	[ST_CARD_GET] = "SELECT " CARD_COLS " FROM cards WHERE serial_no = ?1",
 	[ST_CARD_UPDATE] = "UPDATE cards SET name = ?2, info = ?3, key = ?4, access_criteria = ?5, "
 			   "pair = ?6, pair_host = ?7, type = ?8, start = ?9, finish = ?10, status = ?11, "
@@ -122,7 +123,16 @@ struct cas_db {
 	void *clock_ctx;
 	struct bulk_row *bulk;	/* a bulk job's selection (cas_bulk_n()) */
 	size_t bulk_n, bulk_hint;
+	struct card_rows *rows;	/* the cards being inserted (cas_card_rows) */
 	char err[600];
+};
+
+/* The cards an insert reads through the virtual table cas_card_rows. */
+struct card_rows {
+	const struct cas_card *cards;
+	const uint8_t *wrapped;	/* CAS_MKEY_WRAPPED_SIZE bytes per card */
+	size_t n;
+	int64_t t, first;	/* created (when the card has none) and edited; first change_no */
 };
 
 /* One card of a bulk job's selection. */
@@ -141,6 +151,7 @@ struct stmt_ref {
 
 static int seterr(struct cas_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bulk_n_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+static const sqlite3_module card_rows_module;
 static int single_int64(struct cas_db *db, int id, int64_t *out, const char *what);
 
 static int seterr(struct cas_db *db, const char *fmt, ...)
@@ -481,7 +492,8 @@ int cas_db_open(struct cas_db **out, const char *path, const struct cas_mkey *mk
 	sqlite3_extended_result_codes(db->sql, 1);
 	sqlite3_busy_timeout(db->sql, busy_ms);
 	if (sqlite3_create_function_v2(db->sql, "cas_bulk_n", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, db,
-				       bulk_n_fn, NULL, NULL, NULL) != SQLITE_OK)
+				       bulk_n_fn, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_module_v2(db->sql, "cas_card_rows", &card_rows_module, db, NULL) != SQLITE_OK)
 		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 
 	char mode[32];
@@ -729,31 +741,192 @@ static int is_constraint_pk(struct cas_db *db)
 	return e == SQLITE_CONSTRAINT_PRIMARYKEY || e == SQLITE_CONSTRAINT_UNIQUE;
 }
 
-/* Inserts one card with the given times and change_no.  Returns 0,
- * CAS_DB_EXISTS or -1.  No transaction, no audit. */
-static int insert_one(struct cas_db *db, struct stmt_ref *r, const struct cas_card *c,
-		      int64_t created, int64_t edited, int64_t change_no)
+/* ---- cas_card_rows: the cards of an insert, as a read-only virtual table ---- */
+
+struct rows_vtab {
+	sqlite3_vtab base;
+	struct cas_db *db;
+};
+
+struct rows_cursor {
+	sqlite3_vtab_cursor base;
+	size_t i;
+};
+
+static int rows_connect(sqlite3 *sql, void *aux, int argc, const char *const *argv,
+			sqlite3_vtab **out, char **err)
 {
-	uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE];
-	char why[300];
-	if (cas_card_validate(c, why, sizeof why) < 0)
-		return seterr(db, "%s", why);
-	if (cas_mkey_wrap(&db->mk, c->serial_no, c->key, wrapped) < 0)
-		return seterr(db, "card %lu: unable to wrap the key", (unsigned long)c->serial_no);
-	bind_card(r->s, c, wrapped, created, edited, change_no);
-	int rc = sqlite3_step(r->s);
-	int ret = 0;
-	if (rc == SQLITE_DONE) {
-		ret = 0;
-	} else if (is_constraint_pk(db)) {
-		seterr(db, "card %lu already exists", (unsigned long)c->serial_no);
-		ret = CAS_DB_EXISTS;
-	} else {
-		seterr(db, "unable to insert card %lu: %s", (unsigned long)c->serial_no,
-		       sqlite3_errmsg(db->sql));
-		ret = -1;
+	(void)argc;
+	(void)argv;
+	(void)err;
+	int rc = sqlite3_declare_vtab(sql, "CREATE TABLE x (" CARD_COLS ")");
+	if (rc != SQLITE_OK)
+		return rc;
+	struct rows_vtab *vt = sqlite3_malloc(sizeof *vt);
+	if (vt == NULL)
+		return SQLITE_NOMEM;
+	memset(vt, 0, sizeof *vt);
+	vt->db = aux;
+	/* only in the library's own statements, not in triggers or views */
+	sqlite3_vtab_config(sql, SQLITE_VTAB_DIRECTONLY);
+	*out = &vt->base;
+	return SQLITE_OK;
+}
+
+static int rows_disconnect(sqlite3_vtab *vt)
+{
+	sqlite3_free(vt);
+	return SQLITE_OK;
+}
+
+static int rows_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+	(void)vt;
+	info->estimatedCost = 10000.0;
+	info->estimatedRows = 10000;
+	return SQLITE_OK;
+}
+
+static int rows_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
+{
+	(void)vt;
+	struct rows_cursor *c = sqlite3_malloc(sizeof *c);
+	if (c == NULL)
+		return SQLITE_NOMEM;
+	memset(c, 0, sizeof *c);
+	*out = &c->base;
+	return SQLITE_OK;
+}
+
+static int rows_close(sqlite3_vtab_cursor *cur)
+{
+	sqlite3_free(cur);
+	return SQLITE_OK;
+}
+
+static int rows_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int argc,
+		       sqlite3_value **argv)
+{
+	(void)idx;
+	(void)idxstr;
+	(void)argc;
+	(void)argv;
+	((struct rows_cursor *)cur)->i = 0;
+	return SQLITE_OK;
+}
+
+static int rows_next(sqlite3_vtab_cursor *cur)
+{
+	((struct rows_cursor *)cur)->i++;
+	return SQLITE_OK;
+}
+
+static int rows_eof(sqlite3_vtab_cursor *cur)
+{
+	const struct card_rows *rows = ((struct rows_vtab *)cur->pVtab)->db->rows;
+	return rows == NULL || ((struct rows_cursor *)cur)->i >= rows->n;
+}
+
+/* The values cas_db_cards_insert() binds one by one (bind_card()). */
+static int rows_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+{
+	const struct card_rows *rows = ((struct rows_vtab *)cur->pVtab)->db->rows;
+	size_t i = ((struct rows_cursor *)cur)->i;
+	const struct cas_card *c = &rows->cards[i];
+	switch (col) {
+	case 0: sqlite3_result_int64(ctx, c->serial_no); break;
+	case 1: sqlite3_result_text(ctx, c->name, -1, SQLITE_STATIC); break;
+	case 2: sqlite3_result_text(ctx, c->info, -1, SQLITE_STATIC); break;
+	case 3: sqlite3_result_blob(ctx, rows->wrapped + i * CAS_MKEY_WRAPPED_SIZE,
+				    CAS_MKEY_WRAPPED_SIZE, SQLITE_STATIC); break;
+	case 4: sqlite3_result_int64(ctx, c->access_criteria); break;
+	case 5: sqlite3_result_int(ctx, c->pair); break;
+	case 6:
+		if (c->pair_host[0])
+			sqlite3_result_text(ctx, c->pair_host, -1, SQLITE_STATIC);
+		else
+			sqlite3_result_null(ctx);
+		break;
+	case 7: sqlite3_result_int(ctx, c->type); break;
+	case 8: sqlite3_result_int64(ctx, c->start); break;
+	case 9: sqlite3_result_int64(ctx, c->finish); break;
+	case 10: sqlite3_result_int(ctx, c->status); break;
+	case 11: sqlite3_result_int64(ctx, c->blocked_until); break;
+	case 12: sqlite3_result_int64(ctx, c->created ? c->created : rows->t); break;
+	case 13: sqlite3_result_int64(ctx, rows->t); break;
+	default: sqlite3_result_int64(ctx, rows->first + (int64_t)i); break;
 	}
-	sqlite3_reset(r->s);
+	return SQLITE_OK;
+}
+
+static int rows_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+	*rowid = (sqlite3_int64)((struct rows_cursor *)cur)->i + 1;
+	return SQLITE_OK;
+}
+
+/* Eponymous only (no xCreate): "FROM cas_card_rows" needs no CREATE. */
+static const sqlite3_module card_rows_module = {
+	.xConnect = rows_connect,
+	.xBestIndex = rows_best_index,
+	.xDisconnect = rows_disconnect,
+	.xOpen = rows_open,
+	.xClose = rows_close,
+	.xFilter = rows_filter,
+	.xNext = rows_next,
+	.xEof = rows_eof,
+	.xColumn = rows_column,
+	.xRowid = rows_rowid,
+};
+
+/* Inserts cards[0..n) (wrapped keys in wrapped[i * CAS_MKEY_WRAPPED_SIZE])
+ * with created (when the card has none) and edited = t and change_no =
+ * first + i.  Returns 0, CAS_DB_EXISTS or -1.  No transaction, no audit.
+ *
+ * All in one INSERT ... SELECT from cas_card_rows: a single-row INSERT per
+ * card opens, checks and closes the table and its seven indexes each time
+ * (1,000,000 cards in batches of 10,000: 5.5 -> 4.1 s, bench_db).  Many rows
+ * in one statement need a statement journal (SQLite copies each page the
+ * statement changes first): one statement per batch copies each page once,
+ * where one per 64-row VALUES list copied the same index pages again and
+ * again (four times slower than one row at a time).  When the statement
+ * fails (a serial taken), it is undone and the cards are inserted one by
+ * one, so that the error names the first card that fails. */
+static int insert_cards(struct cas_db *db, const struct cas_card *cards, const uint8_t *wrapped,
+			size_t n, int64_t t, int64_t first)
+{
+	struct stmt_ref r;
+	struct card_rows rows = { cards, wrapped, n, t, first };
+	int ret = 0;
+	if (n > 1) {
+		if (acquire(db, ST_CARD_INSERT_ROWS, &r) < 0)
+			return -1;
+		db->rows = &rows;
+		int rc = sqlite3_step(r.s);
+		db->rows = NULL;
+		release(db, &r);
+		if (rc == SQLITE_DONE)
+			return 0;
+	}
+	if (acquire(db, ST_CARD_INSERT, &r) < 0)
+		return -1;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		const struct cas_card *c = &cards[i];
+		bind_card(r.s, c, wrapped + i * CAS_MKEY_WRAPPED_SIZE, c->created ? c->created : t, t,
+			  first + (int64_t)i);
+		if (sqlite3_step(r.s) == SQLITE_DONE) {
+			;
+		} else if (is_constraint_pk(db)) {
+			seterr(db, "card %lu already exists", (unsigned long)c->serial_no);
+			ret = CAS_DB_EXISTS;
+		} else {
+			seterr(db, "unable to insert card %lu: %s", (unsigned long)c->serial_no,
+			       sqlite3_errmsg(db->sql));
+			ret = -1;
+		}
+		sqlite3_reset(r.s);
+	}
+	release(db, &r);
 	return ret;
 }
 
@@ -767,11 +940,32 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 {
 	struct op op;
 	struct stmt_ref r = { NULL, 0, 0 };
+	uint8_t *wrapped;
+	char why[300];
+	size_t nvalid = n;
 	int ret = -1;
 	if (n == 0)
 		return 0;
-	if (op_begin(db, &op) < 0)
+	/* Checked and wrapped before the write lock is taken: other writers
+	 * wait for the inserts only.  The first card that fails stops the
+	 * inserts there; one before it whose serial is taken fails first, as
+	 * it would inserting them in order. */
+	if (n > SIZE_MAX / CAS_MKEY_WRAPPED_SIZE || (wrapped = malloc(n * CAS_MKEY_WRAPPED_SIZE)) == NULL)
+		return seterr(db, "out of memory");
+	for (size_t i = 0; i < n && nvalid == n; i++) {
+		if (cas_card_validate(&cards[i], why, sizeof why) < 0)
+			nvalid = i;
+		else if (cas_mkey_wrap(&db->mk, cards[i].serial_no, cards[i].key,
+				       wrapped + i * CAS_MKEY_WRAPPED_SIZE) < 0) {
+			snprintf(why, sizeof why, "card %lu: unable to wrap the key",
+				 (unsigned long)cards[i].serial_no);
+			nvalid = i;
+		}
+	}
+	if (op_begin(db, &op) < 0) {
+		free(wrapped);
 		return -1;
+	}
 	int64_t t = now(db);
 	int64_t last = seq_next(db, (int64_t)n);
 	int64_t tombstones = 0;
@@ -781,7 +975,7 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 	if (tombstones) {
 		if (acquire(db, ST_TOMB_DELETE, &r) < 0)
 			goto out;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < nvalid; i++) {
 			sqlite3_bind_int64(r.s, 1, cards[i].serial_no);
 			if (sqlite3_step(r.s) != SQLITE_DONE) {
 				sqlerr(db, "unable to update cards_deleted");
@@ -791,16 +985,12 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 		}
 		release(db, &r);
 	}
-	if (acquire(db, ST_CARD_INSERT, &r) < 0)
+	ret = insert_cards(db, cards, wrapped, nvalid, t, last - (int64_t)n + 1);
+	if (ret != 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct cas_card *c = &cards[i];
-		int rc = insert_one(db, &r, c, c->created ? c->created : t, t,
-				    last - (int64_t)n + 1 + (int64_t)i);
-		if (rc != 0) {
-			ret = rc;
-			goto out;
-		}
+	if (nvalid < n) {
+		ret = seterr(db, "%s", why);
+		goto out;
 	}
 	char msg[120];
 	if (n == 1) {
@@ -812,6 +1002,7 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 	}
 out:
 	release(db, &r);
+	free(wrapped);
 	if (op_end(db, &op, ret == 0) < 0)
 		ret = -1;
 	if (ret == 0) {

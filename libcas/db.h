@@ -177,9 +177,10 @@ void cas_card_wipe(struct cas_card *c);
 int cas_db_card_insert(struct cas_db *db, struct cas_card *c, const struct cas_db_actor *who);
 
 /* Inserts n cards in one transaction (all or none): the fast path for
- * issuing cards and imports (1,000,000 cards in about 8 s, see
+ * issuing cards and imports (1,000,000 cards in about 4 s, see
  * test/bench/bench_db.c; call it with batches of ~10,000 inside
- * cas_db_begin/commit to bound memory).  Consecutive change numbers.  One
+ * cas_db_begin/commit to bound memory).  The keys are checked and wrapped
+ * before the write lock is taken.  Consecutive change numbers.  One
  * audit row "N cards created (first..last)".  A taken serial makes it fail
  * with CAS_DB_EXISTS and nothing written; the message names the serial.
  * Writes created/edited/change_no back on success only. */

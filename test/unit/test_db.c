@@ -1137,6 +1137,92 @@ static void test_bulk_insert(void **state)
 	cas_card_wipe(&g);
 }
 
+/* A bulk insert (one statement for all the cards) writes the rows one
+ * insert per card writes: every column, NULL pair_host for "", created kept
+ * when given; errors name the first card that fails, in order. */
+static void test_bulk_insert_rows(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 300 };
+	struct cas_card *cards = calloc(N, sizeof *cards);
+	struct cas_card g;
+	char path2[sizeof f->path];
+	assert_non_null(cards);
+	for (int i = 0; i < N; i++) {
+		struct cas_card *c = &cards[i];
+		make_card(c, 2100005000 + (uint32_t)i * 3);
+		if (i % 3 == 0)
+			snprintf(c->pair_host, sizeof c->pair_host, "CAM%04d", i);
+		c->pair = i % 2;
+		c->type = i % 5 ? CAS_CARD_PROTECT_ON : CAS_CARD_PROTECT_OFF;
+		c->status = i % 3;
+		c->blocked_until = i % 7 ? 0 : T0 + i;
+		c->created = i % 4 ? 0 : T0 - 1000 - i;
+		c->access_criteria = 0xFFFFFFFFu - (uint32_t)i;
+		if (i % 11 == 0)
+			memset(c->info, 'i', 1023);
+	}
+	/* the same cards, one insert each, in another database */
+	snprintf(path2, sizeof path2, "%s", f->path);
+	snprintf(f->path, sizeof f->path, "%s/one.db", f->dir);
+	f->db = open_db(f);
+	f->clock = T0;
+	for (int i = 0; i < N; i++) {
+		struct cas_card c = cards[i];
+		assert_int_equal(cas_db_cards_insert(f->db, &c, 1, &casprog), 0);
+	}
+	cas_db_close(f->db);
+	snprintf(f->path, sizeof f->path, "%s", path2);
+	f->db = open_db(f);
+	assert_int_equal(cas_db_cards_insert(f->db, cards, N, &casprog), 0);
+	for (int i = 0; i < N; i += 7) {
+		assert_int_equal(cas_db_card_get(f->db, cards[i].serial_no, &g), 0);
+		assert_card_equal(&cards[i], &g);
+	}
+	sqlite3 *s = raw_open(f->path);
+	char sql[600];
+	snprintf(sql, sizeof sql, "ATTACH '%s/one.db' AS one", f->dir);
+	q_exec(s, sql);
+	/* every column but the wrapped key (a fresh nonce each time) and the
+	 * change numbers (one sequence per database) */
+	static const char cols[] = "serial_no, name, info, access_criteria, pair, pair_host, type, start, "
+				   "finish, status, blocked_until, created, edited";
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT %s FROM main.cards EXCEPT SELECT %s FROM one.cards)",
+		 cols, cols);
+	assert_int_equal(q_int(s, sql), 0);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM main.cards"), N);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM main.cards WHERE pair_host IS NULL"), N - N / 3);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM main.cards WHERE typeof(status) != 'integer' OR "
+			       "typeof(key) != 'blob' OR typeof(name) != 'text'"), 0);
+	assert_int_equal(q_int(s, "SELECT max(change_no) - min(change_no) + 1 FROM main.cards"), N);
+	sqlite3_close(s);
+
+	/* errors: the first card that fails, in order; nothing written */
+	int64_t count;
+	for (int i = 0; i < N; i++)
+		cards[i].serial_no += 1;	/* all free again */
+	cards[100].serial_no = cards[99].serial_no - 1;	/* taken (inserted above) */
+	cards[200].type = 9;				/* invalid */
+	assert_int_equal(cas_db_cards_insert(f->db, cards, N, &casprog), CAS_DB_EXISTS);
+	snprintf(sql, sizeof sql, "card %u already exists", cards[100].serial_no);
+	assert_string_equal(cas_db_errmsg(f->db), sql);
+	cards[100].serial_no = cards[99].serial_no + 1;
+	cards[250].serial_no = 2100005000;		/* taken, after the invalid card */
+	assert_int_equal(cas_db_cards_insert(f->db, cards, N, &casprog), -1);
+	snprintf(sql, sizeof sql, "card %u: type must be 1 (protection on) or 2 (off)", cards[200].serial_no);
+	assert_string_equal(cas_db_errmsg(f->db), sql);
+	cards[200].type = CAS_CARD_PROTECT_ON;
+	cards[250].serial_no = 2100009999;
+	cards[299] = cards[3];				/* the same serial twice */
+	assert_int_equal(cas_db_cards_insert(f->db, cards, N, &casprog), CAS_DB_EXISTS);
+	snprintf(sql, sizeof sql, "card %u already exists", cards[3].serial_no);
+	assert_string_equal(cas_db_errmsg(f->db), sql);
+	assert_int_equal(cas_db_card_count(f->db, &count), 0);
+	assert_int_equal(count, N);
+	free(cards);
+	cas_card_wipe(&g);
+}
+
 /* ---- selections for emmgd and cascron ---- */
 
 struct serial_list {
@@ -1712,6 +1798,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_writers_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_insert, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_insert_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_jobs_large, setup, teardown),
