@@ -18,6 +18,7 @@
 #   DEMO_RESULT=D  copy the status files, logs and the start of the streams
 #                  to folder D (the integration test reads them)
 #   DEMO_KEEP=1    keep the temporary folder
+#   DEMO_LOG_LEVEL log.level of the daemons (default info)
 # Ctrl-C stops everything; nothing is left running.
 set -u
 
@@ -107,7 +108,7 @@ master_key = $tmp/var/master.key
 super_cas_id = 0x0B000000
 ecm_key = $(hex 32)
 trademark = FREECAS DEMO
-log.level = info
+log.level = ${DEMO_LOG_LEVEL:-info}
 card.dir = $tmp/cards
 ecmg.listen = 127.0.0.1:$ecmg_port
 ecmg.min_cp_duration = 10
