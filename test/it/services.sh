@@ -92,8 +92,8 @@ svdir_pid=$!
 
 # a scrambler and multiplexer for ecmgd and emmgd (it retries the ECMG
 # while runsv starts it; emmgd retries the multiplexer)
-timeout 60 "$bin/demo-headend" --out "$t/out.ts" --clear "$t/clear.ts" --ecmg 127.0.0.1:$ecmg_port \
-  --mux 127.0.0.1:$mux_port --cp 1000 --seconds 10 --status "$t/headend.status" 2>"$t/headend.log" &
+"$bin/demo-headend" --out "$t/out.ts" --clear "$t/clear.ts" --ecmg 127.0.0.1:$ecmg_port \
+  --mux 127.0.0.1:$mux_port --cp 1000 --status "$t/headend.status" 2>"$t/headend.log" &
 headend=$!
 
 # casapid answers
@@ -104,14 +104,17 @@ done
 [ $i -lt 100 ] && ok "casapid under runsv answers /healthz: $(head -c 60 "$t/healthz")" \
   || bad "casapid does not answer on 127.0.0.1:$api_port"
 
-# ecmgd answers the scrambler, emmgd connects to its multiplexer
-wait $headend
-rc=$?
-val() { sed -n "s/^$1=//p" "$t/headend.status"; }
-[ $rc -eq 0 ] && [ "$(val ecm_responses)" -ge 10 ] && ok "ecmgd under runsv: $(val ecm_responses) ECMs for demo-headend" \
-  || { bad "ecmgd: demo-headend exit $rc, $(val ecm_responses) ECMs"; cat "$t/headend.log"; }
-[ "$(val emmg_connections)" -ge 1 ] && ok "emmgd under runsv connected to the multiplexer ($(val emm_datagrams) EMM datagrams)" \
-  || bad "emmgd never connected to 127.0.0.1:$mux_port"
+# ecmgd answers the scrambler, emmgd sets up its stream on the multiplexer
+val() { sed -n "s/^$1=//p" "$t/headend.status" 2>/dev/null; }
+i=0
+until [ "$(val ecm_responses)" -ge 5 ] 2>/dev/null && [ "$(val emmg_streams)" -ge 1 ] 2>/dev/null; do
+  kill -0 $headend 2>/dev/null || break
+  i=$((i + 1)); [ $i -lt 300 ] || break; sleep 0.1
+done
+[ "$(val ecm_responses)" -ge 5 ] 2>/dev/null && ok "ecmgd under runsv: $(val ecm_responses) ECMs for demo-headend" \
+  || { bad "ecmgd: $(val ecm_responses) ECMs"; cat "$t/headend.log"; }
+[ "$(val emmg_streams)" -ge 1 ] 2>/dev/null && ok "emmgd under runsv set up its stream on the multiplexer" \
+  || bad "emmgd did not set up a stream on 127.0.0.1:$mux_port"
 
 # each daemon as the service user, with a timestamped svlogd log
 for s in ecmgd emmgd casapid; do
@@ -122,13 +125,13 @@ for s in ecmgd emmgd casapid; do
   comm=$(ps -o comm= -p "$pid")
   [ "$comm" = "$s" ] && [ "$owner" = "$user" ] && ok "$s runs as $owner (pid $pid)" \
     || bad "$s: pid $pid is '$comm' run by '$owner', expected $s by $user"
-  grep -Eq "^@[0-9a-f]{24} $s: info: " "$t/log/$s/current" 2>/dev/null && ok "$s logs through svlogd" \
+  grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9:.]+ $s: info: " "$t/log/$s/current" 2>/dev/null && ok "$s logs through svlogd" \
     || bad "$s: no svlogd log ($(ls "$t/log/$s" 2>&1))"
 done
 key=$t/home/var/master.key
 [ "$(stat -c '%a %U' "$key" 2>/dev/null)" = "600 $user" ] && ok "master key created 0600 by $user" \
   || bad "master key: $(stat -c '%a %U' "$key" 2>&1)"
-grep -Eq "^@[0-9a-f]{24} cascron: " "$t/log/cascron/current" 2>/dev/null || [ "$(sv status "$t/service/cascron" | cut -c1-4)" = "run:" ] \
+grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9:.]+ cascron: " "$t/log/cascron/current" 2>/dev/null || [ "$(sv status "$t/service/cascron" | cut -c1-4)" = "run:" ] \
   && ok "cascron minute loop under runsv" || bad "cascron: $(sv status "$t/service/cascron")"
 
 # no restarts: each daemon kept its first pid
@@ -141,10 +144,23 @@ done
 # runsv runs with a relative path: remember it and what it supervises
 tree=""
 for p in $(pgrep -P "$svdir_pid"); do tree="$tree $p $(pgrep -P "$p" | tr '\n' ' ')"; done
-sv -w 15 down "$t"/service/ecmgd "$t"/service/emmgd "$t"/service/casapid >"$t/sv.out" 2>&1 \
-  && ok "sv down: $(tr '\n' ' ' <"$t/sv.out")" || bad "sv down: $(cat "$t/sv.out")"
-grep -q "ecmgd: info: stopped" "$t/log/ecmgd/current" && grep -q "casapid: info: stopped" "$t/log/casapid/current" \
-  && ok "ecmgd and casapid logged a clean stop" || bad "no clean stop in the logs"
+# in the order of a head-end shutdown: the EMMG leaves the multiplexer,
+# the scrambler closes its ECM channel, then the ECMG and the API stop
+sv -w 15 down "$t"/service/emmgd >"$t/sv.out" 2>&1 && ok "sv down emmgd" || bad "sv down emmgd: $(cat "$t/sv.out")"
+grep -q "EMMG .*: stream [0-9]* closed" "$t/headend.log" && ok "emmgd closed its stream on the multiplexer" \
+  || bad "emmgd did not close its stream: $(tail -n 2 "$t/headend.log")"
+kill -TERM $headend
+wait $headend
+rc=$?
+[ $rc -eq 0 ] && ok "demo-headend stopped (exit 0)" || bad "demo-headend exit $rc"
+sv -w 15 down "$t"/service/ecmgd "$t"/service/casapid >"$t/sv.out" 2>&1 \
+  && ok "sv down ecmgd casapid" || bad "sv down: $(cat "$t/sv.out")"
+for s in ecmgd emmgd casapid; do
+  grep -q "$s: info: stopped" "$t/log/$s/current" && ok "$s logged a clean stop" \
+    || bad "$s: no clean stop in its log: $(tail -n 2 "$t/log/$s/current")"
+done
+grep -q "channel 1 closed" "$t/log/ecmgd/current" && ok "the scrambler closed its ECM channel" \
+  || bad "ecmgd saw no channel_close"
 kill -HUP "$svdir_pid"
 i=0
 while pgrep -f "$t/" >/dev/null 2>&1; do
