@@ -43,8 +43,9 @@ done
 tmp=$(mktemp -d /tmp/freecas-demo.XXXXXX) || die "unable to create a temporary folder"
 pids=""
 
-# Stops every process this script started (SIGTERM, then SIGKILL after 5 s)
-# and removes the temporary folder.
+# Stops every process this script started (SIGTERM, then SIGKILL after 5 s,
+# which is reported: every program must stop on SIGTERM) and removes the
+# temporary folder.
 cleanup() {
   trap - EXIT INT TERM HUP
   if [ -n "$pids" ]; then
@@ -56,7 +57,12 @@ cleanup() {
       [ -z "$alive" ] && break
       sleep 0.1; i=$((i + 1))
     done
-    [ -n "$alive" ] && kill -KILL $alive 2>/dev/null
+    if [ -n "$alive" ]; then
+      for p in $alive; do
+        event "warning: $(ps -o comm= -p "$p") (pid $p) did not stop on SIGTERM within 5 s: killed"
+      done
+      kill -KILL $alive 2>/dev/null
+    fi
     wait 2>/dev/null
   fi
   if [ -n "$result" ]; then
@@ -72,6 +78,23 @@ trap 'echo; echo "demo: interrupted"; exit 130' INT TERM HUP
 
 # started NAME PID: remember a child to stop at the end
 started() { pids="$pids $2"; echo "$2" >"$tmp/$1.pid"; }
+
+# stop NAME: SIGTERM, wait up to 5 s (then SIGKILL, reported); returns its
+# exit code
+stop() {
+  p=$(cat "$tmp/$1.pid")
+  kill -TERM "$p" 2>/dev/null
+  i=0
+  while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  if kill -0 "$p" 2>/dev/null; then
+    event "warning: $1 (pid $p) did not stop on SIGTERM within 5 s: killed"
+    kill -KILL "$p" 2>/dev/null
+  fi
+  wait "$p" 2>/dev/null
+  rc=$?
+  pids=$(echo " $pids " | sed "s/ $p / /")
+  return $rc
+}
 
 # start_ready NAME CMD...: a daemon with -r 3; waits for its readiness line
 start_ready() {
@@ -162,7 +185,7 @@ ncards=$n
 
 # ---- the head-end ----------------------------------------------------------
 "$bin/demo-headend" --out "$tmp/out.ts" --clear "$tmp/clear.ts" --ecmg 127.0.0.1:$ecmg_port \
-  --mux 127.0.0.1:$mux_port --cp "$cp_ms" --seconds "$seconds" --status "$tmp/headend.status" \
+  --mux 127.0.0.1:$mux_port --cp "$cp_ms" --status "$tmp/headend.status" \
   --done "$tmp/done" 2>"$tmp/headend.log" &
 started headend $!
 headend=$!
@@ -234,10 +257,11 @@ revoked=0 restored=0
 tty=0
 [ "$quiet" != 1 ] && [ -t 1 ] && tty=1
 last_print=0
-while ! [ -e "$tmp/done" ]; do
-  kill -0 $headend 2>/dev/null || break
+while :; do
+  kill -0 $headend 2>/dev/null || { tail -n 5 "$tmp/headend.log" >&2; die "demo-headend exited"; }
   ms=$(field "$tmp/headend.status" stream_ms)
   t=$(( ${ms:-0} / 1000 ))
+  [ $t -ge "$seconds" ] && break
   if [ $revoked = 0 ] && [ $t -ge $revoke_at ]; then
     api_set_ac "$toggled" 00000000; revoked=1
   elif [ $restored = 0 ] && [ $t -ge $restore_at ]; then
@@ -248,11 +272,13 @@ while ! [ -e "$tmp/done" ]; do
   elif [ "$quiet" != 1 ] && [ $((t - last_print)) -ge 10 ]; then
     table; echo; last_print=$t
   fi
-  sleep 1
+  sleep 0.5
 done
-wait $headend; rc=$?
-[ $rc -eq 0 ] || { tail -n 5 "$tmp/headend.log" >&2; die "demo-headend failed (exit $rc)"; }
-event "stream ended: $(field "$tmp/headend.status" cp) crypto-periods"
+# the end, in head-end order: the EMMG leaves the multiplexer, then the
+# scrambler closes its ECM channel and ends the stream
+stop emmgd && event "emmgd stopped" || event "emmgd exit code $rc"
+stop headend || { tail -n 5 "$tmp/headend.log" >&2; die "demo-headend failed (exit $rc)"; }
+event "stream ended after $(( $(field "$tmp/headend.status" cp) + 1 )) crypto-periods"
 # the receivers finish the stream on their own
 i=0
 while [ $i -lt 100 ]; do

@@ -12,7 +12,8 @@
 #   - every packet outside the scrambled stream is the scrambler's input;
 #   - tshark decodes the stream's PAT, CAT and PMT with good CRCs and finds
 #     the CA_descriptors for the ECM and EMM PIDs;
-#   - nothing is left running and the temporary folder is gone.
+#   - every program stops on SIGTERM, nothing is left running and the
+#     temporary folder is gone.
 set -u
 : "${BUILD:=build}"
 : "${TOP:=$(pwd)}"
@@ -100,6 +101,10 @@ if command -v tshark >/dev/null 2>&1; then
 else
   bad "tshark is missing (sh contrib/deps.sh)"
 fi
+
+# every program stopped on SIGTERM
+if grep -q "did not stop" "$t/res/events"; then bad "$(grep "did not stop" "$t/res/events")"
+else ok "every program stopped on SIGTERM"; fi
 
 # nothing left behind
 tmpdir=$(cat "$t/res/tmpdir")
