@@ -172,6 +172,8 @@ struct headend {
 	const char *state;
 	int64_t t0_ms;
 	uint64_t stalled_since;
+	/* one batch of output, scrambled and clear */
+	uint8_t out[256 * TS_LEN], clear[256 * TS_LEN];
 };
 
 /* A new crypto-period starts: sends CW_provision for cp + 1. */

@@ -179,8 +179,8 @@ static int wait_ecm(struct headend *h, uint32_t cp)
 /* The stream in real time until --seconds or a signal. */
 static int run(struct headend *h)
 {
-	enum { BATCH = 256 };
-	static uint8_t out[BATCH * TS_LEN], clear[BATCH * TS_LEN];
+	enum { BATCH = sizeof h->out / TS_LEN };
+	uint8_t *out = h->out, *clear = h->clear;
 	struct tsgen *t = &h->ts;
 	int64_t t0 = mono_ms(), last_status = 0;
 	uint64_t end = h->seconds > 0 ? (uint64_t)h->seconds * t->pps : UINT64_MAX;
@@ -243,13 +243,12 @@ static int run(struct headend *h)
 			last_status = now;
 		}
 	}
-	memset(out, 0, sizeof out);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static struct headend h;
+	static struct headend h;	/* large (output buffers): not on the stack */
 	enum { O_OUT = 1, O_CLEAR, O_ECMG, O_MUX, O_SCID, O_AC, O_CP, O_BITRATE, O_MAXBW,
 	       O_SECONDS, O_STATUS, O_DONE, O_SEED };
 	static const struct option opts[] = {

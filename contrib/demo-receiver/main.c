@@ -110,6 +110,8 @@ struct rx {
 	enum verdict last;
 	char history[HISTORY + 1];
 	int stop;
+	/* input not yet compared: scrambled and clear */
+	uint8_t in[512 * TS_LEN], cl[512 * TS_LEN];
 };
 
 /* ---- the card ---- */
@@ -611,8 +613,8 @@ static int64_t now_ms(void)
 
 int main(int argc, char **argv)
 {
-	static struct rx r;
-	static uint8_t in[512 * TS_LEN], cl[512 * TS_LEN];
+	static struct rx r;	/* large (input buffers): not on the stack */
+	uint8_t *in = r.in, *cl = r.cl;
 	enum { O_CARD = 1, O_TS, O_CLEAR, O_DONE, O_STATUS, O_NAME, O_CAID };
 	static const struct option opts[] = {
 		{ "card", required_argument, NULL, O_CARD },
@@ -729,8 +731,8 @@ int main(int argc, char **argv)
 		/* did the stream end before this read?  Then what the read
 		 * returns is all there is. */
 		int ended = done_path != NULL && access(done_path, F_OK) == 0;
-		ssize_t a = read_some(ts_fd, in + have_in, sizeof in - have_in);
-		ssize_t b = read_some(clear_fd, cl + have_cl, sizeof cl - have_cl);
+		ssize_t a = read_some(ts_fd, in + have_in, sizeof r.in - have_in);
+		ssize_t b = read_some(clear_fd, cl + have_cl, sizeof r.cl - have_cl);
 		if (a < 0 || b < 0) {
 			cas_log(CAS_LOG_FATAL, "%s: unable to read the stream: %s", r.name, strerror(errno));
 			goto out;
