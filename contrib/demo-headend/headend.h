@@ -103,6 +103,7 @@ struct mux_client {
 struct mux {
 	int lfd;
 	uint16_t max_bw;		/* kbit/s allocated at most */
+	uint16_t last_bw;		/* the latest allocation, kbit/s */
 	struct mux_client c[MUX_CLIENTS];
 	uint64_t connections, data_provisions, sections, errors;
 };

@@ -109,11 +109,7 @@ static void write_status(struct headend *h)
 		(unsigned long long)m->data_provisions, (unsigned long long)m->sections,
 		(unsigned long long)t->emm_packets, t->emm_n, (unsigned long long)t->emm_dropped,
 		(unsigned long long)m->errors);
-	unsigned bw = 0;
-	for (unsigned i = 0; i < MUX_CLIENTS; i++)
-		if (m->c[i].used)
-			bw += m->c[i].bandwidth;
-	fprintf(f, "emm_kbit=%u\n", bw);
+	fprintf(f, "emm_kbit=%u\n", m->last_bw);
 	if (fclose(f) == 0)
 		rename(tmp, h->status_path);
 	else

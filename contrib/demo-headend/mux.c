@@ -245,6 +245,7 @@ static int on_msg(void *ctx, const uint8_t *msg, size_t len)
 		/* without a value: a query of the current allocation */
 		if (cas_tlv_get_u16(&m, CAS_EMMG_PARAM_BANDWIDTH, &bw) == 0)
 			c->bandwidth = bw < h->mux.max_bw ? bw : h->mux.max_bw;
+		h->mux.last_bw = c->bandwidth;
 		cas_log(CAS_LOG_INFO, "EMMG %s: %u kbit/s allocated", c->peer, c->bandwidth);
 		return stream_reply(c, CAS_EMMG_MSG_STREAM_BW_ALLOCATION);
 	}

@@ -219,8 +219,8 @@ field() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
 
 table() {
   hs=$tmp/headend.status
-  printf 'FreeCAS demo  %s / %ds   crypto-period %d ms   CP %s\n' "$(elapsed)" "$seconds" "$cp_ms" \
-    "$(field "$hs" cp)"
+  printf 'FreeCAS demo  %s / %ds   crypto-period %s s   CP %s\n' "$(elapsed)" "$seconds" \
+    "$(awk -v ms="$cp_ms" 'BEGIN {print ms / 1000}')" "$(field "$hs" cp)"
   printf 'ecmgd  %s CW_provisions, %s ECMs (slowest %s ms)   emmgd  %s EMM datagrams at %s kbit/s   on air: %s ECM + %s EMM packets\n\n' \
     "$(field "$hs" cw_provisions)" "$(field "$hs" ecm_responses)" "$(field "$hs" ecm_comp_ms_max)" \
     "$(field "$hs" emm_datagrams)" "$(field "$hs" emm_kbit)" "$(field "$hs" ecm_packets)" \
