@@ -106,7 +106,7 @@ struct rx {
 	int seg_parity;			/* -1 before the first scrambled packet */
 	uint64_t seg_ok, seg_nocw, seg_bad;
 	uint64_t cp[5];			/* by enum verdict */
-	uint64_t pkts_ok, pkts_nocw, pkts_bad, pkts_clear, other_diff, packets;
+	uint64_t pkts_ok, pkts_nocw, pkts_bad, pkts_clear, pkts_unknown, other_diff, packets;
 	enum verdict last;
 	char history[HISTORY + 1];
 	int stop;
@@ -532,6 +532,11 @@ static void on_packet(struct rx *r, const uint8_t *in, const uint8_t *clear)
 		}
 		return;
 	}
+	/* a scrambled packet of a stream the PMT has not shown us yet */
+	if (in[3] & 0xC0) {
+		r->pkts_unknown++;
+		return;
+	}
 	/* everything else travels in clear: it must be the scrambler's input */
 	if (memcmp(in, clear, TS_LEN) != 0)
 		r->other_diff++;
@@ -567,11 +572,12 @@ static void write_status(struct rx *r, const char *state)
 	fprintf(f, "cp_ok=%llu\ncp_nocw=%llu\ncp_part=%llu\ncp_bad=%llu\n",
 		(unsigned long long)r->cp[V_OK], (unsigned long long)r->cp[V_NOCW],
 		(unsigned long long)r->cp[V_PART], (unsigned long long)r->cp[V_BAD]);
-	fprintf(f, "pkts_ok=%llu\npkts_nocw=%llu\npkts_bad=%llu\npkts_clear=%llu\nother_diff=%llu\n"
-		"packets=%llu\n",
+	fprintf(f, "pkts_ok=%llu\npkts_nocw=%llu\npkts_bad=%llu\npkts_clear=%llu\npkts_unknown=%llu\n"
+		"other_diff=%llu\npackets=%llu\n",
 		(unsigned long long)r->pkts_ok, (unsigned long long)r->pkts_nocw,
 		(unsigned long long)r->pkts_bad, (unsigned long long)r->pkts_clear,
-		(unsigned long long)r->other_diff, (unsigned long long)r->packets);
+		(unsigned long long)r->pkts_unknown, (unsigned long long)r->other_diff,
+		(unsigned long long)r->packets);
 	fprintf(f, "last=%s\nhistory=%s\n", verdict_name[r->last], r->history);
 	if (fclose(f) == 0)
 		rename(tmp, r->status_path);

@@ -276,23 +276,28 @@ while :; do
 done
 # the end, in head-end order: the EMMG leaves the multiplexer, then the
 # scrambler closes its ECM channel and ends the stream
-stop emmgd && event "emmgd stopped" || event "emmgd exit code $rc"
+stop emmgd && event "emmgd stopped" || event "warning: emmgd: exit code $rc"
 stop headend || { tail -n 5 "$tmp/headend.log" >&2; die "demo-headend failed (exit $rc)"; }
 event "stream ended after $(( $(field "$tmp/headend.status" cp) + 1 )) crypto-periods"
-# the receivers finish the stream on their own
-i=0
-while [ $i -lt 100 ]; do
-  busy=0
-  n=0
-  while [ $n -lt $ncards ]; do
-    [ "$(field "$tmp/rx$n.status" state)" = done ] || busy=1
-    n=$((n + 1))
-  done
-  [ $busy = 0 ] && break
-  sleep 0.1; i=$((i + 1))
+# the receivers finish the stream on their own (10 s at most)
+n=0
+while [ $n -lt $ncards ]; do
+  p=$(cat "$tmp/rx$n.pid")
+  i=0
+  while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  stop rx$n || event "warning: demo-receiver of card $n: exit code $rc"
+  n=$((n + 1))
 done
+# then the rest; any exit code but 0 is reported
+n=0
+while [ $n -lt $ncards ]; do
+  stop cardemu$n || event "warning: cardemu $n: exit code $rc"
+  n=$((n + 1))
+done
+stop casapid || event "warning: casapid: exit code $rc"
+stop ecmgd || event "warning: ecmgd: exit code $rc"
 [ $tty = 1 ] && printf '\033[H\033[J'
 table
 echo
-echo "demo: every process stopped, $tmp removed (DEMO_KEEP=1 keeps it)"
+[ "$keep" = 1 ] || echo "demo: every process stopped, $tmp removed (DEMO_KEEP=1 keeps it)"
 exit 0
