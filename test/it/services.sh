@@ -15,15 +15,26 @@ bin=$BUILD/bin
 t=$(mktemp -d /tmp/it-services.XXXXXX)
 chmod 755 "$t"
 svdir_pid=""
+headend=""
+tree=""
 fails=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+# runsvdir's runsv processes and what they supervise
+svtree() {
+  for p in $(pgrep -P "$svdir_pid"); do echo "$p $(pgrep -P "$p" | tr '\n' ' ')"; done | tr '\n' ' '
+}
+# Whatever happened, nothing stays: runit stops what it can, then the
+# remembered processes are killed.
 cleanup() {
+  [ -n "$headend" ] && kill -TERM "$headend" 2>/dev/null
   if [ -n "$svdir_pid" ] && kill -0 "$svdir_pid" 2>/dev/null; then
+    tree="$tree $(svtree)"
     sv -w 5 force-stop "$t"/service/* "$t"/service/*/log >/dev/null 2>&1
     kill -HUP "$svdir_pid" 2>/dev/null
     wait "$svdir_pid" 2>/dev/null
   fi
+  for p in $tree; do kill -KILL "$p" 2>/dev/null; done
   rm -rf "$t"
 }
 trap cleanup EXIT
@@ -142,8 +153,7 @@ done
 
 # ---- stop ------------------------------------------------------------------
 # runsv runs with a relative path: remember it and what it supervises
-tree=""
-for p in $(pgrep -P "$svdir_pid"); do tree="$tree $p $(pgrep -P "$p" | tr '\n' ' ')"; done
+tree=$(svtree)
 # in the order of a head-end shutdown: the EMMG leaves the multiplexer,
 # the scrambler closes its ECM channel, then the ECMG and the API stop
 sv -w 15 down "$t"/service/emmgd >"$t/sv.out" 2>&1 && ok "sv down emmgd" || bad "sv down emmgd: $(cat "$t/sv.out")"
@@ -152,6 +162,7 @@ grep -q "EMMG .*: stream [0-9]* closed" "$t/headend.log" && ok "emmgd closed its
 kill -TERM $headend
 wait $headend
 rc=$?
+headend=""
 [ $rc -eq 0 ] && ok "demo-headend stopped (exit 0)" || bad "demo-headend exit $rc"
 sv -w 15 down "$t"/service/ecmgd "$t"/service/casapid >"$t/sv.out" 2>&1 \
   && ok "sv down ecmgd casapid" || bad "sv down: $(cat "$t/sv.out")"
