@@ -267,9 +267,16 @@ static void on_ecm(struct rx *r, const uint8_t *sec, size_t len)
 		}
 	}
 	if (got == 3) {
-		dvbcsa_key_set(cw[0], r->key[0]);
-		dvbcsa_key_set(cw[1], r->key[1]);
-		r->have_key[0] = r->have_key[1] = 1;
+		/* The key of the parity on air is kept if we have one: the ECM
+		 * of the next crypto-period may arrive before the CW changes
+		 * (a negative delay_start), and its CW of this parity is the
+		 * one after next.  The other parity's key is always loaded. */
+		for (int k = 0; k < 2; k++) {
+			if (k == r->seg_parity && r->have_key[k])
+				continue;
+			dvbcsa_key_set(cw[k], r->key[k]);
+			r->have_key[k] = 1;
+		}
 		r->ecm_ok++;
 		if (r->ecm_last == NULL || strcmp(r->ecm_last, "ok") != 0)
 			cas_log(CAS_LOG_INFO, "%s: card %u releases the control words", r->name, r->serial);

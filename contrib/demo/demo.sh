@@ -19,6 +19,7 @@
 #                  to folder D (the integration test reads them)
 #   DEMO_KEEP=1    keep the temporary folder
 #   DEMO_LOG_LEVEL log.level of the daemons (default info)
+#   DEMO_CONF      more configuration lines (e.g. "ecmg.delay_start = -200")
 # Ctrl-C stops everything; nothing is left running.
 set -u
 
@@ -140,6 +141,7 @@ emmg.bandwidth = 64
 api.listen = 127.0.0.1:$api_port
 api.key = $api_key
 EOF
+[ -n "${DEMO_CONF:-}" ] && printf '%s\n' "$DEMO_CONF" >>"$tmp/cas.conf"
 chmod 600 "$tmp/cas.conf"
 : >"$tmp/events"
 
