@@ -41,7 +41,7 @@
 
 #define TS_LEN 188
 #define MAX_ES 8
-#define HISTORY 24
+#define HISTORY 64
 
 static const char usage[] =
 	"usage: demo-receiver --card TTY --ts FILE --clear FILE [options]\n"

@@ -244,7 +244,7 @@ table() {
         card = v["ecm_last"] == "ok" ? "CWs" : v["ecm_last"] == "refused" ? "refused" : "-"
         ecms = sprintf("%d/%d", v["ecm_ok"], v["ecm_refused"])
         printf "%-11s %-13s %-8s %-10s %-8s %-9s %-4s %-24s %s\n", serial, role, v["card_ac"],
-          v["card_finish"], card, ecms, v["emm_sent"], substr(v["history"], 1, 24), out
+          v["card_finish"], card, ecms, v["emm_sent"], substr(v["history"], length(v["history"]) - 23), out
       }' "$tmp/rx$n.status" 2>/dev/null || printf '%-11s %-13s starting\n' "$serial" "$role"
     n=$((n + 1))
   done <"$tmp/cards.txt"
