@@ -219,12 +219,20 @@ int main(int argc, char **argv)
 	if (cas_cli_start(&cli, &d.conf, &code) < 0)
 		return code;
 	d.cli = &cli;
-	d.conf_path = d.conf.path != NULL ? d.conf.path : cas_conf_default_path(cli.conf_file);
+	/* Our own copy: a reload replaces d.conf, and its path with it. */
+	char *conf_path = strdup(d.conf.path != NULL ? d.conf.path : cas_conf_default_path(cli.conf_file));
+	if (conf_path == NULL) {
+		cas_log(CAS_LOG_FATAL, "out of memory");
+		cas_conf_free(&d.conf);
+		return CAS_EXIT_SYSTEM;
+	}
+	d.conf_path = conf_path;
 	d.exit_code = CAS_EXIT_SYSTEM;
 	if (strlen(cas_conf_str(&d.conf, "ecmg.listen")) >= sizeof d.listen) {
 		cas_log(CAS_LOG_FATAL, "ecmg.listen in %s: at most %zu characters", d.conf_path,
 			sizeof d.listen - 1);
 		cas_conf_free(&d.conf);
+		free(conf_path);
 		return CAS_EXIT_CONFIG;
 	}
 	snprintf(d.listen, sizeof d.listen, "%s", cas_conf_str(&d.conf, "ecmg.listen"));
@@ -233,6 +241,7 @@ int main(int argc, char **argv)
 
 	if (ecmgd_params(&d.conf, d.conf_path, &d.eng.p, &d.eng.profile, &d.eng.key) < 0) {
 		cas_conf_free(&d.conf);
+		free(conf_path);
 		return CAS_EXIT_CONFIG;
 	}
 	if (cas_rand_init() < 0) {
@@ -307,5 +316,6 @@ out:
 	free(d.obuf);
 	free(d.rbuf);
 	cas_conf_free(&d.conf);
+	free(conf_path);
 	return d.exit_code;
 }

@@ -337,7 +337,8 @@ static void on_stream_setup(struct cas_ecmg_conn *c, const struct cas_tlv_msg *m
 			   (uint16_t)param(m, CAS_ECMG_PARAM_NOMINAL_CP_DURATION)->offset);
 		return;
 	}
-	if (c->nstreams >= p->max_streams) {
+	/* max_streams 0 declares no limit (TS 103 197; tsecmg sends 0). */
+	if (p->max_streams != 0 && c->nstreams >= p->max_streams) {
 		send_error(c, out, e, CAS_ECMG_ERR_TOO_MANY_STREAMS_CHANNEL, (uint16_t)param(m, E_ST)->offset);
 		return;
 	}

@@ -57,7 +57,7 @@ struct cas_ecmg_params {
 	int16_t transition_delay_start, transition_delay_stop;
 	int16_t ac_delay_start, ac_delay_stop;
 	uint16_t ecm_rep_period;		/* ms */
-	uint16_t max_streams;			/* per channel */
+	uint16_t max_streams;			/* per channel; 0 = no limit */
 	uint16_t min_cp_duration;		/* 100 ms units */
 	uint16_t max_comp_time;			/* ms */
 	uint8_t ac_transfer_mode;		/* 1: AC in every CW_provision */

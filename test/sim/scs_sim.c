@@ -34,7 +34,7 @@
  *   -x HEX         session: channel_status must be exactly these bytes
  *   -w FILE        write a pcap of the TCP conversation
  *   -e FILE        append one line per ECM for test/it/ecm_check.py:
- *                  CP SECTION CW(CP) CW(CP+1) AC TMIN TMAX
+ *                  CP DATAGRAM CW(CP) CW(CP+1) AC TMIN TMAX KEY(1|2)
  *   -E             hold: the connection may be closed by ecmgd (SIGTERM)
  *
  * Every CW is derived from (seed, stream, CP); ECMs are decrypted with
@@ -570,12 +570,17 @@ static int check_ecm(const uint8_t *dg, size_t len, uint16_t st, uint16_t cp, ui
 		return -1;
 	}
 	if (ecm_file != NULL) {
-		char sh[2 * CAS_TVCAS3_ECM_LEN + 1], ha[17], hb[17];
-		cas_hex_encode(sec, slen, sh);
+		/* The datagram as it came (TS packets or a section), for an
+		 * independent decoder. */
+		char *dh = malloc(2 * len + 1), ha[17], hb[17];
+		if (dh == NULL)
+			die("out of memory");
+		cas_hex_encode(dg, len, dh);
 		cas_hex_encode(cwa, 8, ha);
 		cas_hex_encode(cwb, 8, hb);
-		fprintf(ecm_file, "%u %s %s %s %08X %lld %lld %d\n", cp, sh, ha, hb, ac, (long long)t0,
+		fprintf(ecm_file, "%u %s %s %s %08X %lld %lld %d\n", cp, dh, ha, hb, ac, (long long)t0,
 			(long long)t1, used);
+		free(dh);
 	}
 	if (key_used != NULL)
 		*key_used = used;
