@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,6 +105,10 @@ fail:
 static void *writer(void *arg)
 {
 	struct ecmgd_stats *s = arg;
+	/* Counters can wait; ECMs cannot: on a busy machine the scheduler
+	 * should prefer the event loop (Linux: nice applies per thread). */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+		cas_log(CAS_LOG_DEBUG, "unable to lower the database writer's priority");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->has_batch && !s->stop)
@@ -176,10 +182,17 @@ int ecmgd_stats_start(struct ecmgd_stats **out, const struct cas_conf *conf, con
 	s->keep_closed = keep_closed;
 	s->pid = getpid();
 
+	/* One transaction: one fsync, not one per row. */
 	struct old_rows o = { self, strlen(self), NULL, 0, 0 };
-	int r = cas_db_gen_each(s->db, collect_old, &o);
+	int r = cas_db_begin(s->db);
+	if (r == 0)
+		r = cas_db_gen_each(s->db, collect_old, &o);
 	for (size_t i = 0; r == 0 && i < o.n; i++)
 		r = cas_db_gen_delete(s->db, CAS_GEN_ECMG, o.names[i]);
+	if (r == 0)
+		r = cas_db_commit(s->db);
+	else
+		cas_db_rollback(s->db);
 	free(o.names);
 	if (r != 0) {
 		cas_log(CAS_LOG_FATAL, "unable to clean the generators table: %s", cas_db_errmsg(s->db));

@@ -423,8 +423,12 @@ static void on_cw_provision(struct cas_ecmg_conn *c, const struct cas_tlv_msg *m
 	}
 	/* access_criteria: this one, or the last one of the stream when the
 	 * SCS sends it only on change (access_criteria_transfer_mode 0). */
-	if ((p = param(m, CAS_ECMG_PARAM_ACCESS_CRITERIA)) != NULL &&
-	    (p->len != s->ac_len || (p->len > 0 && memcmp(p->value, s->ac, p->len) != 0))) {
+	p = param(m, CAS_ECMG_PARAM_ACCESS_CRITERIA);
+	if (p != NULL && p->len > CAS_ECMG_MAX_AC) {
+		send_error(c, out, e, CAS_ECMG_ERR_INVALID_PARAM_VALUE, (uint16_t)p->offset);
+		return;
+	}
+	if (p != NULL && (p->len != s->ac_len || (p->len > 0 && memcmp(p->value, s->ac, p->len) != 0))) {
 		uint8_t *ac = NULL;
 		if (p->len > 0 && (ac = malloc(p->len)) == NULL) {
 			send_error(c, out, e, CAS_ECMG_ERR_OUT_OF_STORAGE, (uint16_t)p->offset);

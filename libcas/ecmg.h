@@ -40,6 +40,9 @@
 #define CAS_ECMG_MAX_BODY 16384u
 /* Most CP_CW_combinations used from one CW_provision (more are ignored). */
 #define CAS_ECMG_MAX_CWS 16
+/* Longest access_criteria kept per stream (TVCAS 3 reads 4 bytes): a
+ * bound on what an SCS can make ecmgd store. */
+#define CAS_ECMG_MAX_AC 256
 /* Consecutive undecodable messages before the connection is closed
  * (TSDuck does the same, simulcrypt.md §1.3). */
 #define CAS_ECMG_MAX_INVALID 3

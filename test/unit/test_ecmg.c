@@ -297,6 +297,40 @@ static void errors(void **state)
 	assert_int_equal(send_hex(f, "020201 0022 000E00020001 000F00020001 001200020010 0014000A0010E0E1E2E3E4E5E6E7", 9),
 			 CAS_ECMG_GO_ON);
 	expect_error(f, 2, 1, 1, CAS_ECMG_ERR_NOT_ENOUGH_CW, CAS_ECMG_PARAM_CP_CW_COMBINATION);
+	/* access_criteria longer than ecmgd keeps: 0x0011 at its offset */
+	{
+		uint8_t m[512], ac[CAS_ECMG_MAX_AC + 1] = { 0 }, comb[10] = { 0 };
+		struct cas_wbuf w;
+		cas_wbuf_init(&w, m, sizeof m);
+		size_t at = cas_tlv_begin(&w, 2, CAS_ECMG_MSG_CW_PROVISION);
+		cas_tlv_put_u16(&w, CAS_ECMG_PARAM_ECM_CHANNEL_ID, 1);
+		cas_tlv_put_u16(&w, CAS_ECMG_PARAM_ECM_STREAM_ID, 1);
+		cas_tlv_put_u16(&w, CAS_ECMG_PARAM_CP_NUMBER, 0);
+		cas_tlv_put_bytes(&w, CAS_ECMG_PARAM_CP_CW_COMBINATION, comb, sizeof comb);
+		comb[1] = 1;
+		cas_tlv_put_bytes(&w, CAS_ECMG_PARAM_CP_CW_COMBINATION, comb, sizeof comb);
+		cas_tlv_put_bytes(&w, CAS_ECMG_PARAM_ACCESS_CRITERIA, ac, sizeof ac);
+		assert_int_equal(cas_tlv_end(&w, at), 0);
+		f->out.len = 0;
+		assert_int_equal(cas_ecmg_handle(&f->c, m, w.len, 0, &f->out), CAS_ECMG_GO_ON);
+		expect_error(f, 2, 1, 1, CAS_ECMG_ERR_INVALID_PARAM_VALUE, 5 + 3 * 6 + 2 * 14);
+		/* 256 bytes are kept */
+		cas_wbuf_init(&w, m, sizeof m);
+		at = cas_tlv_begin(&w, 2, CAS_ECMG_MSG_CW_PROVISION);
+		cas_tlv_put_u16(&w, CAS_ECMG_PARAM_ECM_CHANNEL_ID, 1);
+		cas_tlv_put_u16(&w, CAS_ECMG_PARAM_ECM_STREAM_ID, 1);
+		cas_tlv_put_u16(&w, CAS_ECMG_PARAM_CP_NUMBER, 0);
+		comb[1] = 0;
+		cas_tlv_put_bytes(&w, CAS_ECMG_PARAM_CP_CW_COMBINATION, comb, sizeof comb);
+		comb[1] = 1;
+		cas_tlv_put_bytes(&w, CAS_ECMG_PARAM_CP_CW_COMBINATION, comb, sizeof comb);
+		cas_tlv_put_bytes(&w, CAS_ECMG_PARAM_ACCESS_CRITERIA, ac, CAS_ECMG_MAX_AC);
+		assert_int_equal(cas_tlv_end(&w, at), 0);
+		f->out.len = 0;
+		assert_int_equal(cas_ecmg_handle(&f->c, m, w.len, 0, &f->out), CAS_ECMG_GO_ON);
+		assert_int_equal(cas_be16(f->out.data + 1), CAS_ECMG_MSG_ECM_RESPONSE);
+		assert_int_equal(f->c.streams[0].ac_len, CAS_ECMG_MAX_AC);
+	}
 	/* unknown stream: channel_error */
 	assert_int_equal(send_hex(f, "020102 000C 000E00020001 000F00020002", 0), CAS_ECMG_GO_ON);
 	expect_error(f, 2, 1, -1, CAS_ECMG_ERR_UNKNOWN_ECM_STREAM_ID, 11);
@@ -311,7 +345,7 @@ static void errors(void **state)
 	f->srv.p.max_total_streams = 1;
 	assert_int_equal(send_hex(f, "020101 0018 000E00020001 000F00020002 001900020002 001000020064", 0), CAS_ECMG_GO_ON);
 	expect_error(f, 2, 1, -1, CAS_ECMG_ERR_TOO_MANY_STREAMS_ECMG, 11);
-	assert_int_equal(f->c.errors, 7);
+	assert_int_equal(f->c.errors, 8);
 	/* error messages from the SCS: counted, never answered */
 	assert_int_equal(send_hex(f, "020005 000C 000E00020001 700000027000", 0), CAS_ECMG_GO_ON);
 	assert_int_equal(f->out.len, 0);
