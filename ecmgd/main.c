@@ -254,8 +254,6 @@ int main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 	raise_nofile(d.eng.p.max_channels);
 
-	if (ecmgd_stats_start(&d.stats, &d.conf, d.listen, KEEP_CLOSED_ROWS) < 0)
-		goto out;
 	d.rcap = 64u << 10;
 	d.ocap = 256u << 10;
 	d.rbuf = malloc(d.rcap);
@@ -271,7 +269,10 @@ int main(int argc, char **argv)
 		cas_log(CAS_LOG_FATAL, "profile %s: ECMs too long for the output buffer", d.eng.profile->name);
 		goto out;
 	}
+	/* Bound first: a port in use (the usual mistake) creates no file. */
 	if (ecmgd_listen(&d) < 0)
+		goto out;
+	if (ecmgd_stats_start(&d.stats, &d.conf, d.listen, KEEP_CLOSED_ROWS) < 0)
 		goto out;
 	d.ev_term = evsignal_new(d.base, SIGTERM, signal_cb, &d);
 	d.ev_int = evsignal_new(d.base, SIGINT, signal_cb, &d);

@@ -483,7 +483,8 @@ struct ecmgd_row *ecmgd_rows(struct ecmgd *d, size_t *n, int final)
 		if (final || c->ec.changed != 0 || !c->row_written)
 			row_of(c, &rows[k++], final ? "closed" : c->ec.has_channel ? "running" : "connected");
 	}
-	memcpy(rows + k, d->closed_rows, d->nclosed * sizeof *rows);
+	if (d->nclosed > 0)
+		memcpy(rows + k, d->closed_rows, d->nclosed * sizeof *rows);
 	k += d->nclosed;
 
 	struct ecmgd_row *s = &rows[k++];

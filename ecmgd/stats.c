@@ -94,8 +94,10 @@ static int write_batch(struct ecmgd_stats *s, const struct ecmgd_row *rows, size
 	}
 	if (cas_db_commit(s->db) < 0)
 		goto fail;
-	memmove(s->closed, s->closed + k, (s->nclosed - k) * sizeof s->closed[0]);
-	s->nclosed -= k;
+	if (k > 0) {
+		memmove(s->closed, s->closed + k, (s->nclosed - k) * sizeof s->closed[0]);
+		s->nclosed -= k;
+	}
 	return 0;
 fail:
 	cas_db_rollback(s->db);
