@@ -39,7 +39,10 @@
  *
  * Every CW is derived from (seed, stream, CP); ECMs are decrypted with
  * cas_tvcas3_ecm_parse, a code path of its own checked against the TVCAS 3
- * reference vectors (test_tvcas3), not with ecmgd's builder.  Prints "ok:"
+ * reference vectors (test_tvcas3), not with ecmgd's builder, and given to
+ * the card logic (card.h) of cards issued from BINs: the entitled card must
+ * release exactly the CWs, a card without the package and an expired card
+ * must refuse them.  Prints "ok:"
  * lines and exits 0, or prints "FAIL:" and exits 1.
  */
 #include <arpa/inet.h>
@@ -59,8 +62,10 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "card.h"
 #include "hex.h"
 #include "pcap.h"
+#include "profile.h"
 #include "simulcrypt.h"
 #include "tlv.h"
 #include "ts.h"
@@ -104,6 +109,12 @@ struct sc {
 
 static struct opts O;
 static struct tvcas3_keys { struct cas_tvcas3_ecm_key k1, k2; } K;
+/* Cards issued from BINs (card.h, the card logic): per key, one entitled
+ * to every package, one to package 0x00000002 only (which no ECM here
+ * carries), one whose subscription ended yesterday. */
+enum { CARD_ALL, CARD_OTHER, CARD_EXPIRED, NCARDS };
+static struct cas_card_chip cards[2][NCARDS];
+static unsigned card_refusals;
 static struct cas_pcap pcap;
 static int use_pcap;
 static int quiet;		/* no "local" line per connection */
@@ -149,9 +160,13 @@ static void hexprint(const char *label, const uint8_t *p, size_t n)
 	free(h);
 }
 
+/* CLOCK_REALTIME, as ecmgd's clock (time(2) may lag it by a tick at a
+ * second boundary). */
 static int64_t now_s(void)
 {
-	return time(NULL);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
 }
 
 /* ---- CWs: a function of (seed, stream, CP), so any ECM can be checked ---- */
@@ -568,6 +583,34 @@ static int check_ecm(const uint8_t *dg, size_t len, uint16_t st, uint16_t cp, ui
 		fail("%s: ECM stream %u CP %u: AC %08X (want %08X), time %u (want %lld..%lld)", what, st, cp,
 		     e.ac, ac, e.time, (long long)t0, (long long)t1);
 		return -1;
+	}
+	/* The card logic must release exactly these CWs to the entitled card
+	 * and refuse the others, for the right reason. */
+	uint8_t co[8], ce[8];
+	struct cas_card_chip *cs = cards[used - 1];
+	enum cas_card_event ev = cas_card_ecm(&cs[CARD_ALL], sec, slen, co, ce);
+	if (ac == 0) {
+		/* no access_criteria: no package, nobody may watch */
+		if (ev != CAS_CARD_EV_ECM_NO_PACKAGE) {
+			fail("%s: an ECM without access criteria gets %s", what, cas_card_event_name(ev));
+			return -1;
+		}
+	} else if (ev != CAS_CARD_EV_ECM_OK || memcmp(co, odd, 8) != 0 || memcmp(ce, even, 8) != 0) {
+		fail("%s: the card refuses or garbles the ECM for stream %u CP %u: %s", what, st, cp,
+		     cas_card_event_name(ev));
+		return -1;
+	}
+	if (used == 1) {
+		if (ac != 0 && (ev = cas_card_ecm(&cs[CARD_OTHER], sec, slen, co, ce)) !=
+		    CAS_CARD_EV_ECM_NO_PACKAGE) {
+			fail("%s: a card without the package gets %s", what, cas_card_event_name(ev));
+			return -1;
+		}
+		if ((ev = cas_card_ecm(&cs[CARD_EXPIRED], sec, slen, co, ce)) != CAS_CARD_EV_ECM_EXPIRED) {
+			fail("%s: an expired card gets %s", what, cas_card_event_name(ev));
+			return -1;
+		}
+		card_refusals++;
 	}
 	if (ecm_file != NULL) {
 		/* The datagram as it came (TS packets or a section), for an
@@ -1121,6 +1164,30 @@ static int hold(void)
 	return 0;
 }
 
+/* ---- cards ---- */
+
+static void issue_cards(int k, const uint8_t key[32])
+{
+	const struct cas_profile *prof = cas_profile_find("tvcas3");
+	int64_t now = now_s();
+	const struct { uint32_t ac; int64_t start, finish; } row[NCARDS] = {
+		[CARD_ALL] = { 0xFFFFFFFFu, now - 86400, now + 30 * 86400 },
+		[CARD_OTHER] = { 0x00000002u, now - 86400, now + 30 * 86400 },
+		[CARD_EXPIRED] = { 0xFFFFFFFFu, now - 30 * 86400, now - 86400 },
+	};
+	for (int i = 0; i < NCARDS; i++) {
+		/* type 2: anti-sharing off, so many quick ECMs are fine */
+		struct cas_rights r = { .serial = 2100000000u + (uint32_t)(k * 10 + i), .ac = row[i].ac,
+					.start = row[i].start, .finish = row[i].finish, .pair = 0, .type = 2 };
+		memset(r.key, 0x40 + i, sizeof r.key);
+		struct cas_bin_opts bo = { key, 32, 0x0B00, "SCSSIM" };
+		uint8_t bin[CAS_TVCAS3_BIN_LEN];
+		if (prof == NULL || prof->bin_build(&r, &bo, bin, sizeof bin) != CAS_TVCAS3_BIN_LEN ||
+		    cas_card_init_bin(&cards[k][i], bin) < 0)
+			die("unable to issue test card %d", i);
+	}
+}
+
 /* ---- main ---- */
 
 static void usage(void)
@@ -1188,8 +1255,11 @@ int main(int argc, char **argv)
 	if (optind != argc - 1 || O.port == 0 || !O.has_key || O.version < 1 || O.version > 3)
 		usage();
 	cas_tvcas3_ecm_key_init(&K.k1, O.key);
-	if (O.has_key2)
+	issue_cards(0, O.key);
+	if (O.has_key2) {
 		cas_tvcas3_ecm_key_init(&K.k2, O.key2);
+		issue_cards(1, O.key2);
+	}
 	if (O.pcap_path != NULL) {
 		if (cas_pcap_open(&pcap, O.pcap_path) < 0)
 			die("%s: %s", O.pcap_path, strerror(errno));
@@ -1226,6 +1296,9 @@ int main(int argc, char **argv)
 		printf("scs_sim %s: %u failure(s)\n", mode, fails + (rc != 0 && fails == 0));
 		return 1;
 	}
+	if (card_refusals > 0)
+		printf("ok: the card logic released the CWs of %u ECMs to the entitled card and refused "
+		       "them to a card without the package and to an expired card\n", card_refusals);
 	printf("scs_sim %s: all checks passed\n", mode);
 	return 0;
 }
