@@ -29,6 +29,7 @@ struct conn {
 	struct cas_ecmg_conn ec;
 	char row[128];			/* generators row name */
 	int64_t connected;
+	/* monotonic seconds */
 	int64_t last_input;		/* for the idle timeout */
 	int64_t probe_sent;		/* channel_test sent at, 0 = none */
 	int64_t close_by;		/* closing: give up flushing at */
@@ -70,7 +71,8 @@ struct ecmgd {
 
 /* server.c */
 int ecmgd_listen(struct ecmgd *d);
-void ecmgd_tick(struct ecmgd *d, int64_t now);
+/* Idle probes and timeouts (monotonic clock). */
+void ecmgd_tick(struct ecmgd *d);
 void ecmgd_close_all(struct ecmgd *d);
 /* The rows to write now (dirty connections, closed ones, the server);
  * final: every connection and the server as stopped. */

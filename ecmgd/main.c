@@ -170,7 +170,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct ecmgd *d = arg;
 	(void)fd;
 	(void)what;
-	ecmgd_tick(d, time(NULL));
+	ecmgd_tick(d);
 	size_t n;
 	struct ecmgd_row *rows = ecmgd_rows(d, &n, 0);
 	if (rows == NULL)

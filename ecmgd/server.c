@@ -31,12 +31,23 @@
 
 static void conn_destroy(struct conn *c, const char *why);
 
+/* The wall clock (the ECM time cards compare with their subscription).
+ * Not libevent's cached time: it derives from the monotonic clock and may
+ * trail the real one by a little at a second boundary. */
 static int64_t now_s(struct ecmgd *d)
 {
-	struct timeval tv;
-	if (event_base_gettimeofday_cached(d->base, &tv) < 0)
-		return time(NULL);
-	return tv.tv_sec;
+	struct timespec ts;
+	(void)d;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
+/* Seconds for the idle and close timers: a clock that no one sets. */
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
 }
 
 /* ---- output ---- */
@@ -97,7 +108,7 @@ static void flush_out(struct conn *c, struct cas_wbuf *w)
 static void start_closing(struct conn *c)
 {
 	c->closing = 1;
-	c->close_by = now_s(c->d) + CLOSE_FLUSH_SECONDS;
+	c->close_by = mono_s() + CLOSE_FLUSH_SECONDS;
 	event_del(c->rev);
 	if (c->pending == NULL || evbuffer_get_length(c->pending) == 0)
 		c->dead = 1;
@@ -179,7 +190,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	int64_t now = now_s(d);
-	c->last_input = now;
+	c->last_input = mono_s();
 	c->probe_sent = 0;
 
 	struct cas_tlv_framer *f = c->framer != NULL ? c->framer : d->framer;
@@ -331,7 +342,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	cas_ecmg_conn_init(&c->ec, &d->eng, peer);
 	snprintf(c->row, sizeof c->row, "%s/%s", d->listen, peer);
-	c->connected = c->last_input = c->ec.last_seen = now_s(d);
+	c->connected = c->ec.last_seen = now_s(d);
+	c->last_input = mono_s();
 	c->next = d->conns;
 	if (d->conns != NULL)
 		d->conns->prev = c;
@@ -419,8 +431,9 @@ int ecmgd_listen(struct ecmgd *d)
 
 /* ---- once a second ---- */
 
-void ecmgd_tick(struct ecmgd *d, int64_t now)
+void ecmgd_tick(struct ecmgd *d)
 {
+	int64_t now = mono_s();
 	struct cas_wbuf w;
 	struct conn *next;
 	for (struct conn *c = d->conns; c != NULL; c = next) {
@@ -444,7 +457,7 @@ void ecmgd_tick(struct ecmgd *d, int64_t now)
 			conn_destroy(c, "idle, no channel set up");
 			continue;
 		}
-		c->probe_sent = now;
+		c->probe_sent = now > 0 ? now : 1;
 		flush_out(c, &w);
 		if (c->dead)
 			conn_destroy(c, "send failed");
