@@ -505,12 +505,14 @@ struct ecmgd_row *ecmgd_rows(struct ecmgd *d, size_t *n, int final)
 	snprintf(s->name, sizeof s->name, "%s", d->listen);
 	snprintf(s->state, sizeof s->state, "%s", final ? "stopped" : "running");
 	const struct cas_ecmg_params *p = &d->eng.p;
-	snprintf(s->settings, sizeof s->settings,
+	int sl = snprintf(s->settings, sizeof s->settings,
 		 "listen=%s profile=%s super_cas_id=0x%08X section_tspkt_flag=%u delay_start=%d "
 		 "delay_stop=%d rep_period=%u max_streams=%u min_cp_duration=%u max_comp_time=%u "
 		 "ac_transfer_mode=%u", d->listen, d->eng.profile->name, p->super_cas_id,
 		 p->section_tspkt_flag, p->delay_start, p->delay_stop, p->ecm_rep_period,
 		 p->max_streams, p->min_cp_duration, p->max_comp_time, p->ac_transfer_mode);
+	if (sl < 0 || (size_t)sl >= sizeof s->settings)
+		cas_log(CAS_LOG_DEBUG, "server settings text truncated for the generators table");
 	s->full = !d->server_row_written || final;
 	s->started = d->started;
 	s->last_seen = last;

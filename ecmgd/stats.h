@@ -20,7 +20,7 @@ struct ecmgd_row {
 	char name[128];
 	char peer[64];
 	char state[16];		/* "running", "connected", "closed", "stopped" */
-	char settings[512];
+	char settings[256];
 	int full;		/* write the whole record (upsert), not only counters */
 	int64_t started, last_seen;
 	int64_t channels, streams;
