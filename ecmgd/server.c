@@ -181,6 +181,13 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		n = recv(fd, d->rbuf, d->rcap, 0);
 	while (n < 0 && errno == EINTR);
 	if (n == 0) {
+		/* Replies the socket has not taken yet still go out (the SCS
+		 * may have shut down only its sending side). */
+		if (c->pending != NULL && evbuffer_get_length(c->pending) > 0) {
+			cas_log(CAS_LOG_DEBUG, "%s: end of requests, sending the last replies", c->ec.peer);
+			start_closing(c);
+			return;
+		}
 		conn_destroy(c, "closed by the SCS");
 		return;
 	}
