@@ -110,7 +110,8 @@ start_ready() {
 
 event() {
   printf '%s  %s\n' "$(elapsed)" "$*" >>"$tmp/events"
-  [ "$quiet" = 1 ] && printf 'demo: %s  %s\n' "$(elapsed)" "$*"
+  if [ "$quiet" = 1 ]; then printf 'demo: %s  %s\n' "$(elapsed)" "$*"; fi
+  return 0
 }
 t_start=$(date +%s)
 elapsed() { s=$(( $(date +%s) - t_start )); printf '%02d:%02d' $((s / 60)) $((s % 60)); }
@@ -227,7 +228,7 @@ table() {
     "$(field "$hs" cw_provisions)" "$(field "$hs" ecm_responses)" "$(field "$hs" ecm_comp_ms_max)" \
     "$(field "$hs" emm_datagrams)" "$(field "$hs" emm_kbit)" "$(field "$hs" ecm_packets)" \
     "$(field "$hs" emm_packets)"
-  printf '%-11s %-13s %-8s %-10s %-8s %-9s %-4s %-24s %s\n' card role packages until card ECMs EMMs \
+  printf '%-11s %-13s %-8s %-10s %-8s %-9s %-4s %-24s %s\n' card role packages until answer ECMs EMMs \
     'crypto-periods (O . p X)' 'output = clear input'
   n=0
   while read -r serial role file; do
@@ -278,7 +279,7 @@ while :; do
 done
 # the end, in head-end order: the EMMG leaves the multiplexer, then the
 # scrambler closes its ECM channel and ends the stream
-stop emmgd && event "emmgd stopped" || event "warning: emmgd: exit code $rc"
+if stop emmgd; then event "emmgd stopped"; else event "warning: emmgd: exit code $rc"; fi
 stop headend || { tail -n 5 "$tmp/headend.log" >&2; die "demo-headend failed (exit $rc)"; }
 event "stream ended after $(( $(field "$tmp/headend.status" cp) + 1 )) crypto-periods"
 # the receivers finish the stream on their own (10 s at most)
