@@ -33,7 +33,7 @@ enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_SEQ_NEXT, ST_SEQ_GET,
 	ST_CARD_INSERT, ST_CARD_GET, ST_CARD_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE,
-	ST_TOMB_TIME, ST_CARD_COUNT, ST_CARD_FIRST,
+	ST_TOMB_TIME, ST_TOMB_ANY, ST_TOMB_DELETE, ST_CARD_COUNT, ST_CARD_MAX_SERIAL, ST_CARD_FIRST,
 	ST_CARDS_ALL, ST_CARDS_RANGE, ST_CARDS_CHANGED, ST_CARDS_ON_AIR,
 	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED, ST_SERIALS_EXPIRED, ST_SERIALS_BLOCK_ENDED,
 	ST_AUDIT_INSERT, ST_AUDIT_EACH, ST_AUDIT_EACH_SERIAL, ST_AUDIT_PURGE,
@@ -61,7 +61,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CARD_TOUCH] = "UPDATE cards SET edited = ?2, change_no = ?3 WHERE serial_no = ?1",
 	[ST_CARD_DELETE] = "DELETE FROM cards WHERE serial_no = ?1",
 	[ST_TOMB_TIME] = "UPDATE cards_deleted SET deleted = ?2 WHERE serial_no = ?1",
+	[ST_TOMB_ANY] = "SELECT EXISTS (SELECT 1 FROM cards_deleted)",
+	[ST_TOMB_DELETE] = "DELETE FROM cards_deleted WHERE serial_no = ?1",
 	[ST_CARD_COUNT] = "SELECT count(*) FROM cards",
+	[ST_CARD_MAX_SERIAL] = "SELECT max(serial_no) FROM cards WHERE serial_no BETWEEN ?1 AND ?2",
 	[ST_CARD_FIRST] = "SELECT serial_no, key FROM cards ORDER BY serial_no LIMIT 1",
 	[ST_CARDS_ALL] = "SELECT " CARD_COLS " FROM cards ORDER BY serial_no",
 	[ST_CARDS_RANGE] = "SELECT " CARD_COLS " FROM cards WHERE serial_no BETWEEN ?1 AND ?2 "
@@ -134,6 +137,7 @@ struct stmt_ref {
 };
 
 static int seterr(struct cas_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int single_int64(struct cas_db *db, int id, int64_t *out, const char *what);
 
 static int seterr(struct cas_db *db, const char *fmt, ...)
 {
@@ -480,7 +484,7 @@ int cas_db_open(struct cas_db **out, const char *path, const struct cas_mkey *mk
 		return seterr(db, "unable to open database %s: WAL journal refused (%s)", path, mode);
 	/* WAL with synchronous=FULL: a commit (what billing was told is done)
 	 * survives a power cut. */
-	if (sqlite3_exec(db->sql, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+	if (sqlite3_exec(db->sql, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 	if (migrate(db) < 0)
@@ -629,7 +633,10 @@ static int bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
 	return sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
 }
 
-static void bind_card(sqlite3_stmt *s, const struct cas_card *c, const uint8_t *wrapped)
+/* Binds the card's columns; created, edited and change_no come apart so an
+ * insert can bind them without touching the caller's struct. */
+static void bind_card(sqlite3_stmt *s, const struct cas_card *c, const uint8_t *wrapped,
+		      int64_t created, int64_t edited, int64_t change_no)
 {
 	sqlite3_bind_int64(s, 1, c->serial_no);
 	sqlite3_bind_text(s, 2, c->name, -1, SQLITE_STATIC);
@@ -643,9 +650,9 @@ static void bind_card(sqlite3_stmt *s, const struct cas_card *c, const uint8_t *
 	sqlite3_bind_int64(s, 10, c->finish);
 	sqlite3_bind_int(s, 11, c->status);
 	sqlite3_bind_int64(s, 12, c->blocked_until);
-	sqlite3_bind_int64(s, 13, c->created);
-	sqlite3_bind_int64(s, 14, c->edited);
-	sqlite3_bind_int64(s, 15, c->change_no);
+	sqlite3_bind_int64(s, 13, created);
+	sqlite3_bind_int64(s, 14, edited);
+	sqlite3_bind_int64(s, 15, change_no);
 }
 
 /* Draws n numbers from the change sequence; returns the last (first =
@@ -703,9 +710,10 @@ static int is_constraint_pk(struct cas_db *db)
 	return e == SQLITE_CONSTRAINT_PRIMARYKEY || e == SQLITE_CONSTRAINT_UNIQUE;
 }
 
-/* Inserts one validated card with the given change_no.  Returns 0,
+/* Inserts one card with the given times and change_no.  Returns 0,
  * CAS_DB_EXISTS or -1.  No transaction, no audit. */
-static int insert_one(struct cas_db *db, struct stmt_ref *r, struct cas_card *c)
+static int insert_one(struct cas_db *db, struct stmt_ref *r, const struct cas_card *c,
+		      int64_t created, int64_t edited, int64_t change_no)
 {
 	uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE];
 	char why[300];
@@ -713,7 +721,7 @@ static int insert_one(struct cas_db *db, struct stmt_ref *r, struct cas_card *c)
 		return seterr(db, "%s", why);
 	if (cas_mkey_wrap(&db->mk, c->serial_no, c->key, wrapped) < 0)
 		return seterr(db, "card %lu: unable to wrap the key", (unsigned long)c->serial_no);
-	bind_card(r->s, c, wrapped);
+	bind_card(r->s, c, wrapped, created, edited, change_no);
 	int rc = sqlite3_step(r->s);
 	int ret = 0;
 	if (rc == SQLITE_DONE) {
@@ -747,23 +755,30 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 		return -1;
 	int64_t t = now(db);
 	int64_t last = seq_next(db, (int64_t)n);
-	if (last < 0 || acquire(db, ST_CARD_INSERT, &r) < 0)
+	int64_t tombstones = 0;
+	if (last < 0 || single_int64(db, ST_TOMB_ANY, &tombstones, "unable to read cards_deleted") < 0)
+		goto out;
+	/* A serial inserted again stops being a tombstone (003_deleted_cards). */
+	if (tombstones) {
+		if (acquire(db, ST_TOMB_DELETE, &r) < 0)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			sqlite3_bind_int64(r.s, 1, cards[i].serial_no);
+			if (sqlite3_step(r.s) != SQLITE_DONE) {
+				sqlerr(db, "unable to update cards_deleted");
+				goto out;
+			}
+			sqlite3_reset(r.s);
+		}
+		release(db, &r);
+	}
+	if (acquire(db, ST_CARD_INSERT, &r) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		struct cas_card *c = &cards[i];
-		int64_t created = c->created, edited = c->edited, change = c->change_no;
-		if (c->created == 0)
-			c->created = t;
-		c->edited = t;
-		c->change_no = last - (int64_t)n + 1 + (int64_t)i;
-		int rc = insert_one(db, &r, c);
+		const struct cas_card *c = &cards[i];
+		int rc = insert_one(db, &r, c, c->created ? c->created : t, t,
+				    last - (int64_t)n + 1 + (int64_t)i);
 		if (rc != 0) {
-			/* Leave the caller's cards as they were. */
-			for (size_t j = 0; j < i; j++)
-				cards[j].change_no = 0;
-			c->created = created;
-			c->edited = edited;
-			c->change_no = change;
 			ret = rc;
 			goto out;
 		}
@@ -780,6 +795,15 @@ out:
 	release(db, &r);
 	if (op_end(db, &op, ret == 0) < 0)
 		ret = -1;
+	if (ret == 0) {
+		/* Only now, so a failure leaves the caller's cards untouched. */
+		for (size_t i = 0; i < n; i++) {
+			if (cards[i].created == 0)
+				cards[i].created = t;
+			cards[i].edited = t;
+			cards[i].change_no = last - (int64_t)n + 1 + (int64_t)i;
+		}
+	}
 	return ret;
 }
 
@@ -927,7 +951,7 @@ static int update_locked(struct cas_db *db, struct cas_card *c, unsigned fields,
 		struct stmt_ref r;
 		if (acquire(db, ST_CARD_UPDATE, &r) < 0)
 			goto out;
-		bind_card(r.s, &nw, wrapped);
+		bind_card(r.s, &nw, wrapped, nw.created, nw.edited, nw.change_no);
 		int rc = sqlite3_step(r.s);
 		if (rc != SQLITE_DONE) {
 			seterr(db, "unable to update card %lu: %s", (unsigned long)nw.serial_no,
@@ -1055,6 +1079,27 @@ static int single_int64(struct cas_db *db, int id, int64_t *out, const char *wha
 int cas_db_card_count(struct cas_db *db, int64_t *count)
 {
 	return single_int64(db, ST_CARD_COUNT, count, "unable to count cards");
+}
+
+int cas_db_card_max_serial(struct cas_db *db, uint32_t first, uint32_t last, uint32_t *out)
+{
+	struct stmt_ref r;
+	int ret = -1;
+	if (acquire(db, ST_CARD_MAX_SERIAL, &r) < 0)
+		return -1;
+	sqlite3_bind_int64(r.s, 1, first);
+	sqlite3_bind_int64(r.s, 2, last);
+	if (sqlite3_step(r.s) != SQLITE_ROW) {
+		sqlerr(db, "unable to read cards");
+	} else if (sqlite3_column_type(r.s, 0) == SQLITE_NULL) {
+		seterr(db, "no card in %lu..%lu", (unsigned long)first, (unsigned long)last);
+		ret = CAS_DB_NOTFOUND;
+	} else {
+		*out = (uint32_t)sqlite3_column_int64(r.s, 0);
+		ret = 0;
+	}
+	release(db, &r);
+	return ret;
 }
 
 int cas_db_change_max(struct cas_db *db, int64_t *out)

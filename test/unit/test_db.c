@@ -828,13 +828,14 @@ static void test_migration_from_v1(void **state)
 	q_exec(s, "INSERT INTO schema_migrations VALUES (1, '001_initial', 1700000000); PRAGMA user_version = 1;");
 	assert_int_equal(cas_mkey_wrap(&f->mk, 2100000040, key, blob), 0);
 	sqlite3_stmt *st;
+	q_exec(s, "UPDATE seq SET value = 1 WHERE name = 'card_change'");
 	assert_int_equal(sqlite3_prepare_v2(s, "INSERT INTO cards (serial_no, name, key, access_criteria, "
-					    "start, finish, created, edited) VALUES (2100000040, 'old card', ?1, "
-					    "255, 1700000000, 1800000000, 1700000000, 1700000000)", -1, &st, NULL), SQLITE_OK);
+					    "start, finish, created, edited, change_no) VALUES (2100000040, "
+					    "'old card', ?1, 255, 1700000000, 1800000000, 1700000000, 1700000000, 1)",
+					    -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_blob(st, 1, blob, sizeof blob, SQLITE_STATIC);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
-	assert_int_equal(q_int(s, "SELECT change_no FROM cards"), 1);	/* v1 trigger */
 	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'generators'"), 0);
 	sqlite3_close(s);
 
@@ -1022,8 +1023,12 @@ static void test_bulk_insert(void **state)
 	assert_int_equal(count, 1);
 	assert_int_equal(cas_db_change_max(f->db, &max), 0);
 	assert_int_equal(max, one.change_no);
-	assert_int_equal(cards[0].change_no, 0);
+	for (size_t i = 0; i < n; i++)	/* a failure leaves the structs as they were */
+		assert_true(cards[i].change_no == 0 && cards[i].created == 0 && cards[i].edited == 0);
 	assert_int_equal(cas_db_card_delete(f->db, 2100001500, &api), 0);
+	uint32_t top = 0;
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2109999999, &top), CAS_DB_NOTFOUND);
+	assert_string_equal(cas_db_errmsg(f->db), "no card in 2100000000..2109999999");
 
 	f->clock = T0 + 100;
 	assert_int_equal(cas_db_cards_insert(f->db, cards, n, &casprog), 0);
@@ -1034,6 +1039,12 @@ static void test_bulk_insert(void **state)
 		assert_int_equal(cards[i].change_no, cards[i - 1].change_no + 1);
 	assert_int_equal(cas_db_change_max(f->db, &max), 0);
 	assert_int_equal(max, cards[n - 1].change_no);
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2109999999, &top), 0);
+	assert_int_equal(top, 2100002999);
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2100001234, &top), 0);
+	assert_int_equal(top, 2100001234);
+	assert_int_equal(cards[5].created, T0 + 100);
+	assert_int_equal(cards[5].edited, T0 + 100);
 	for (size_t i = 0; i < n; i += 97) {
 		assert_int_equal(cas_db_card_get(f->db, cards[i].serial_no, &g), 0);
 		assert_card_equal(&cards[i], &g);
