@@ -96,11 +96,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	char err[600];
 	(void)sig;
 	(void)what;
-	const char *path = a->conf.path;
-	if (path == NULL) {
+	char path[4096];
+	if (a->conf.path == NULL) {
 		cas_log(CAS_LOG_WARN, "SIGHUP: no configuration file to reload (running on defaults)");
 		return;
 	}
+	snprintf(path, sizeof path, "%s", a->conf.path);
 	if (cas_conf_load(&nc, path) < 0) {
 		cas_log(CAS_LOG_ERROR, "reload failed, keeping the running configuration: %s", nc.err);
 		cas_conf_free(&nc);
