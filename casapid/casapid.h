@@ -149,6 +149,7 @@ struct conn {
 	int badkey_wait;	/* held-back NOT_VALID_API_KEY answer */
 	int badkey_slot;	/* its struct badkey, or -1 */
 	int drop;		/* close without an answer (timer) */
+	int too_big;		/* the chunked body went over api.max_body */
 	struct job *job;
 	struct timespec t0;
 	enum endpoint ep;

@@ -78,6 +78,7 @@ static void conn_reset(struct conn *c)
 	}
 	memset(&c->chunk, 0, sizeof c->chunk);
 	c->body_left = 0;
+	c->too_big = 0;
 	c->logx[0] = '\0';
 	c->ep = EP_OTHER;
 	c->state = C_HEAD;
@@ -181,8 +182,10 @@ static void dispatch(struct conn *c)
 static int body_emit(void *ctx, const char *data, size_t len)
 {
 	struct conn *c = ctx;
-	if (evbuffer_get_length(c->body) + len > c->app->set.max_body)
+	if (evbuffer_get_length(c->body) + len > c->app->set.max_body) {
+		c->too_big = 1;
 		return -1;
+	}
 	return evbuffer_add(c->body, data, len);
 }
 
@@ -262,7 +265,7 @@ static void read_body(struct conn *c)
 	int rc = cas_http_chunked_feed(&c->chunk, p, avail, &used, body_emit, c);
 	evbuffer_drain(in, used);
 	if (rc < 0) {
-		if (evbuffer_get_length(c->body) >= c->app->set.max_body)
+		if (c->too_big)
 			conn_fail(c, 413, "BODY_TOO_LARGE");
 		else
 			conn_fail(c, 400, "BAD_REQUEST");

@@ -336,7 +336,8 @@ int cas_csv_parse(const char *text, size_t len, const struct cas_csv_opts *o,
 		}
 	}
 	/* Each serial at most once: the later lines are the errors. */
-	qsort(seen, nseen, sizeof *seen, by_serial);
+	if (nseen > 1)
+		qsort(seen, nseen, sizeof *seen, by_serial);
 	for (size_t i = 1; i < nseen; i++) {
 		size_t first = i - 1;
 		while (i < nseen && seen[i].serial == seen[first].serial) {
