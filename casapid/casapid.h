@@ -81,7 +81,7 @@ struct badkey {
 
 /* ---- database jobs ---- */
 
-enum job_kind { JOB_SET, JOB_IMPORT, JOB_EXPORT, JOB_COUNT, JOB_AUDIT };
+enum job_kind { JOB_SET, JOB_IMPORT, JOB_EXPORT, JOB_COUNT, JOB_AUDIT, JOB_CHECKPOINT };
 
 struct job {
 	enum job_kind kind;
@@ -120,6 +120,7 @@ struct worker {
 	struct job *head, *tail;
 	int stop;
 	struct cas_db *db;
+	int64_t last_ckpt_ms;	/* writer: its last checkpoint */
 };
 
 /* ---- connections ---- */
@@ -164,7 +165,8 @@ struct app {
 	uint8_t hash_key[32];		/* per-process key for key_hash */
 	struct cas_db *db;		/* event loop thread: card reads */
 	struct evconnlistener *listener;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_done, *ev_stop_deadline;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_done, *ev_stop_deadline, *ev_ckpt;
+	int ckpt_pending;		/* a JOB_CHECKPOINT is queued */
 	struct conn *conns;
 	unsigned nconn;
 	time_t refused_log_at;

@@ -7,6 +7,7 @@
 
 #include <event2/thread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "casapid.h"
 #include "cli.h"
@@ -65,6 +66,20 @@ int settings_from_conf(struct app *a, const struct cas_conf *c, struct settings 
 	return 0;
 }
 
+static void on_checkpoint_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	(void)fd;
+	(void)what;
+	if (a->ckpt_pending)
+		return;
+	struct job *j = job_new(JOB_CHECKPOINT, NULL);
+	if (j == NULL)
+		return;
+	a->ckpt_pending = 1;
+	worker_submit(&a->reader, j);
+}
+
 static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct app *a = arg;
@@ -85,6 +100,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	cas_log(CAS_LOG_INFO, "stopping (%s)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	struct timeval tv = { a->set.timeout_s, 0 };
 	evtimer_add(a->ev_stop_deadline, &tv);
+	event_del(a->ev_ckpt);
 	server_stop(a);
 }
 
@@ -163,6 +179,9 @@ int main(int argc, char **argv)
 		cas_log(CAS_LOG_WARN, "api.key is shorter than 16 characters: easy to guess");
 	if (cas_db_start(&a->conf, &a->db) < 0)
 		goto out_conf;
+	/* card reads on the loop thread: memory-mapped, no read() per page */
+	sqlite3_exec(cas_db_sqlite(a->db), "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536",
+		     NULL, NULL, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* The database threads hand their results to the loop with event_active(). */
 	if (evthread_use_pthreads() < 0 || (a->base = event_base_new()) == NULL) {
@@ -175,7 +194,10 @@ int main(int argc, char **argv)
 	a->ev_int = evsignal_new(a->base, SIGINT, on_stop, a);
 	a->ev_hup = evsignal_new(a->base, SIGHUP, on_hup, a);
 	a->ev_stop_deadline = evtimer_new(a->base, on_stop_deadline, a);
+	a->ev_ckpt = event_new(a->base, -1, EV_PERSIST, on_checkpoint_timer, a);
+	struct timeval second = { 0, 250000 };
 	if (!a->ev_done || !a->ev_term || !a->ev_int || !a->ev_hup || !a->ev_stop_deadline ||
+	    !a->ev_ckpt || event_add(a->ev_ckpt, &second) < 0 ||
 	    evsignal_add(a->ev_term, NULL) < 0 || evsignal_add(a->ev_int, NULL) < 0 ||
 	    evsignal_add(a->ev_hup, NULL) < 0) {
 		cas_log(CAS_LOG_FATAL, "unable to set up the event loop");
@@ -230,6 +252,8 @@ out_base:
 		event_free(a->ev_hup);
 	if (a->ev_stop_deadline)
 		event_free(a->ev_stop_deadline);
+	if (a->ev_ckpt)
+		event_free(a->ev_ckpt);
 	event_base_free(a->base);
 	pthread_mutex_destroy(&a->done_mu);
 out_db:

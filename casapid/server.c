@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -83,7 +84,6 @@ static void conn_reset(struct conn *c)
 	c->ep = EP_OTHER;
 	c->state = C_HEAD;
 	timer_arm(c, (long)c->app->set.timeout_s * 1000);
-	bufferevent_enable(c->bev, EV_READ);
 }
 
 static const char *date_header(struct app *a)
@@ -98,19 +98,20 @@ static const char *date_header(struct app *a)
 	return a->date;
 }
 
-static void respond_head(struct conn *c, int status, const char *ctype, size_t len,
-			 const char *extra_headers)
+/* The status line and header fields of an answer into h; returns the length. */
+static size_t format_head(struct conn *c, char *h, size_t size, int status, const char *ctype,
+			  size_t len, const char *extra_headers)
 {
 	struct app *a = c->app;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	int keep = c->keep_alive && !c->close_after && !a->stopping;
 	c->close_after = !keep;
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n"
-			    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-			    status, cas_http_reason(status), date_header(a), ctype, len,
-			    extra_headers ? extra_headers : "",
-			    !keep ? "Connection: close\r\n"
-				  : c->h.minor == 0 ? "Connection: keep-alive\r\n" : "");
+	int n = snprintf(h, size, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n"
+			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+			 status, cas_http_reason(status), date_header(a), ctype, len,
+			 extra_headers ? extra_headers : "",
+			 !keep ? "Connection: close\r\n"
+			       : c->h.minor == 0 ? "Connection: keep-alive\r\n" : "");
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
 static void respond_done(struct conn *c, int status, const char *result, size_t len)
@@ -121,16 +122,53 @@ static void respond_done(struct conn *c, int status, const char *result, size_t 
 	api_note_response(c, status, result, len, secs);
 	c->state = C_WRITING;
 	evtimer_del(c->timer);
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* The answer is out: the next request, or the end of the connection (from
+ * a timer, so that no caller is left holding a freed connection). */
+static void after_write(struct conn *c)
+{
+	if (c->close_after) {
+		c->state = C_BUSY;
+		c->drop = 1;
+		timer_arm(c, 0);
+		return;
+	}
+	conn_reset(c);
 }
 
 void conn_respond(struct conn *c, int status, const char *result, const char *ctype,
 		  const char *body, size_t len, const char *extra_headers)
 {
-	respond_head(c, status, ctype, len, extra_headers);
-	evbuffer_add(bufferevent_get_output(c->bev), body, len);
+	char head[1024];
+	size_t hn = format_head(c, head, sizeof head, status, ctype, len, extra_headers);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 	respond_done(c, status, result, len);
+	/* Most answers are small and the socket has room: send at once,
+	 * without arming a write event (two epoll_ctl calls per answer). */
+	size_t sent = 0;
+	if (evbuffer_get_length(out) == 0) {
+		struct iovec iov[2] = { { head, hn }, { (void *)(uintptr_t)body, len } };
+		struct msghdr msg;
+		memset(&msg, 0, sizeof msg);
+		msg.msg_iov = iov;
+		msg.msg_iovlen = len ? 2 : 1;
+		ssize_t w = sendmsg(bufferevent_getfd(c->bev), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			c->close_after = 1;	/* the client has gone */
+			after_write(c);
+			return;
+		}
+		sent = w > 0 ? (size_t)w : 0;
+		if (sent == hn + len) {
+			after_write(c);
+			return;
+		}
+	}
+	if (sent < hn)
+		evbuffer_add(out, head + sent, hn - sent);
+	size_t bs = sent > hn ? sent - hn : 0;
+	evbuffer_add(out, body + bs, len - bs);
 }
 
 static void free_body(const void *data, size_t len, void *extra)
@@ -145,9 +183,11 @@ static void free_body(const void *data, size_t len, void *extra)
 void conn_respond_buffer(struct conn *c, int status, const char *result, const char *ctype,
 			 char *body, size_t len, const char *extra_headers)
 {
-	respond_head(c, status, ctype, len, extra_headers);
-	if (len == 0 || evbuffer_add_reference(bufferevent_get_output(c->bev), body, len,
-					       free_body, NULL) < 0)
+	char head[1024];
+	size_t hn = format_head(c, head, sizeof head, status, ctype, len, extra_headers);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add(out, head, hn);
+	if (len == 0 || evbuffer_add_reference(out, body, len, free_body, NULL) < 0)
 		free(body);
 	respond_done(c, status, result, len);
 }
@@ -174,7 +214,6 @@ static void dispatch(struct conn *c)
 {
 	c->state = C_BUSY;
 	evtimer_del(c->timer);
-	bufferevent_disable(c->bev, EV_READ);
 	c->keep_alive = c->h.keep_alive;
 	api_request(c);
 }
@@ -274,16 +313,26 @@ static void read_body(struct conn *c)
 	}
 }
 
+/* Reads requests while there is input and progress: an answer sent at
+ * once puts the connection back in C_HEAD, and a pipelined request may
+ * already be waiting. */
 static void conn_process(struct conn *c)
 {
-	enum conn_state before;
-	do {
-		before = c->state;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	for (;;) {
+		enum conn_state before = c->state;
+		size_t len = evbuffer_get_length(in);
 		if (c->state == C_HEAD)
 			read_head(c);
 		else if (c->state == C_BODY)
 			read_body(c);
-	} while (c->state != before && (c->state == C_HEAD || c->state == C_BODY));
+		else
+			break;
+		if (c->state == before && evbuffer_get_length(in) == len)
+			break;
+		if (evbuffer_get_length(in) == 0 && c->state == C_HEAD)
+			break;
+	}
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -315,7 +364,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		/* A client that half-closes after its request still gets the
 		 * answer; one that leaves with nothing pending is gone. */
 		if ((what & BEV_EVENT_EOF) && (c->state == C_BUSY || c->state == C_WRITING) &&
-		    !(what & BEV_EVENT_WRITING)) {
+		    !(what & BEV_EVENT_WRITING) && !c->drop) {
 			c->close_after = 1;
 			bufferevent_disable(c->bev, EV_READ);
 			return;
@@ -411,6 +460,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	struct timeval wt = { a->set.timeout_s, 0 };
 	bufferevent_set_timeouts(c->bev, NULL, &wt);	/* a client that does not read */
+	/* Reading stays on (no epoll_ctl per request); what a client sends
+	 * ahead while its answer is being made waits, up to this much. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, a->set.max_head + 65536);
+	bufferevent_enable(c->bev, EV_READ);
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	conn_reset(c);
 }
