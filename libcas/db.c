@@ -35,7 +35,7 @@ enum stmt_id {
 	ST_CARD_INSERT, ST_CARD_GET, ST_CARD_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE,
 	ST_TOMB_TIME, ST_TOMB_ANY, ST_TOMB_DELETE, ST_CARD_COUNT, ST_CARD_MAX_SERIAL, ST_CARD_FIRST,
 	ST_CARDS_ALL, ST_CARDS_RANGE, ST_CARDS_CHANGED, ST_CARDS_ON_AIR,
-	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED, ST_SERIALS_EXPIRED, ST_SERIALS_BLOCK_ENDED,
+	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED,
 	ST_AUDIT_INSERT, ST_AUDIT_EACH, ST_AUDIT_EACH_SERIAL, ST_AUDIT_PURGE,
 	ST_SET_GET, ST_SET_PUT, ST_SET_DEL,
 	ST_GEN_UPSERT, ST_GEN_COUNTERS, ST_GEN_GET, ST_GEN_DELETE, ST_GEN_EACH,
@@ -81,11 +81,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CARDS_BLOCK_ENDED] = "SELECT " CARD_COLS " FROM cards "
 				 "WHERE blocked_until != 0 AND blocked_until <= ?1 "
 				 "ORDER BY blocked_until, serial_no",
-	[ST_SERIALS_EXPIRED] = "SELECT serial_no FROM cards WHERE status = 1 AND finish < ?1 "
-			       "ORDER BY finish, serial_no",
-	[ST_SERIALS_BLOCK_ENDED] = "SELECT serial_no FROM cards "
-				   "WHERE blocked_until != 0 AND blocked_until <= ?1 "
-				   "ORDER BY blocked_until, serial_no",
 	[ST_AUDIT_INSERT] = "INSERT INTO audit (time, who, addr, serial_no, field, old_value, "
 			    "new_value, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_AUDIT_EACH] = "SELECT id, time, who, addr, serial_no, field, old_value, new_value, "
@@ -483,8 +478,11 @@ int cas_db_open(struct cas_db **out, const char *path, const struct cas_mkey *mk
 	if (strcmp(mode, "wal") != 0)
 		return seterr(db, "unable to open database %s: WAL journal refused (%s)", path, mode);
 	/* WAL with synchronous=FULL: a commit (what billing was told is done)
-	 * survives a power cut. */
-	if (sqlite3_exec(db->sql, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+	 * survives a power cut.  Statement journals (one per write inside a
+	 * transaction: savepoints) and temporary tables in memory, not in
+	 * temporary files: halves a 200,000-row CSV import (7.6 s -> 3.4 s). */
+	if (sqlite3_exec(db->sql, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+			 "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 	if (migrate(db) < 0)
@@ -1181,82 +1179,149 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t t, cas_db_card_fn *cb, v
 	return each_card(db, ST_CARDS_BLOCK_ENDED, 1, t, 0, cb, NULL, ctx);
 }
 
-/* Collects the serials a query returns, then updates each card, all in one
- * transaction (a query must not run over rows it is changing). */
-static int bulk_update(struct cas_db *db, int id, int64_t t, unsigned field,
+/* cascron's bulk jobs: a handful of statements per sweep instead of one
+ * update per card, so that expiring a million cards takes seconds, not
+ * minutes (test/bench/cascron.sh).  What they write is what
+ * cas_db_card_update() would write for each card: one audit row (field,
+ * old -> new), edited = now, and a new change_no per card, drawn from the
+ * sequence in the order of the selection.  A card whose key does not unwrap
+ * is changed like any other: its key is not touched. */
+struct bulk_job {
+	const char *field;	/* audit field */
+	const char *select;	/* serial_no and the old value; ?1 = the job's time */
+	const char *update;	/* ?1 = edited, ?2 = change_no before the first */
+	const char *new_value;
+};
+
+#define BULK_UPDATE_TAIL ", edited = ?1, change_no = ?2 + b.n FROM temp.cas_bulk AS b " \
+			 "WHERE cards.serial_no = b.serial_no"
+
+static const struct bulk_job bulk_expire = {
+	"status",
+	"SELECT serial_no, status FROM cards WHERE status = 1 AND finish < ?1 "
+	"ORDER BY finish, serial_no",
+	"UPDATE cards SET status = 2" BULK_UPDATE_TAIL,
+	"2",
+};
+
+static const struct bulk_job bulk_renew = {
+	"status",
+	"SELECT serial_no, status FROM cards WHERE status = 2 AND finish >= ?1 "
+	"ORDER BY finish, serial_no",
+	"UPDATE cards SET status = 1" BULK_UPDATE_TAIL,
+	"1",
+};
+
+static const struct bulk_job bulk_unblock = {
+	"blocked_until",
+	"SELECT serial_no, blocked_until FROM cards WHERE blocked_until != 0 AND blocked_until <= ?1 "
+	"ORDER BY blocked_until, serial_no",
+	"UPDATE cards SET blocked_until = 0" BULK_UPDATE_TAIL,
+	"0",
+};
+
+/* Prepares sql, binds ?1..?n from v (n <= 3) and runs it to the end. */
+static int bulk_exec(struct cas_db *db, const char *sql, const int64_t *v, int n,
+		     const char *what)
+{
+	sqlite3_stmt *s = NULL;
+	int ret = 0;
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
+		return sqlerr(db, what);
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_int64(s, i + 1, v[i]);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE)
+		ret = sqlerr(db, what);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 		       const struct cas_db_actor *who, int64_t *count)
 {
 	struct op op;
-	struct stmt_ref r = { NULL, 0, 0 };
-	uint32_t *serials = NULL;
-	size_t n = 0, cap = 0;
-	int64_t done = 0;
+	sqlite3_stmt *s = NULL;
+	char sql[512];
+	int64_t n = 0, stamp = now(db);
 	int ret = -1;
 	if (count)
 		*count = 0;
 	if (op_begin(db, &op) < 0)
 		return -1;
-	if (acquire(db, id, &r) < 0)
+	/* The selection, numbered 1..n in order (an empty table hands out
+	 * rowids from 1). */
+	if (sqlite3_exec(db->sql, "CREATE TEMP TABLE IF NOT EXISTS cas_bulk (n INTEGER PRIMARY KEY, "
+			 "serial_no INTEGER NOT NULL, old INTEGER NOT NULL); DELETE FROM temp.cas_bulk",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		sqlerr(db, "unable to prepare a bulk update");
 		goto out;
-	sqlite3_bind_int64(r.s, 1, t);
-	for (;;) {
-		int rc = sqlite3_step(r.s);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			sqlerr(db, "unable to read cards");
-			goto out;
-		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			uint32_t *p = realloc(serials, ncap * sizeof *p);
-			if (p == NULL) {
-				seterr(db, "out of memory");
-				goto out;
-			}
-			serials = p;
-			cap = ncap;
-		}
-		serials[n++] = (uint32_t)sqlite3_column_int64(r.s, 0);
 	}
-	release(db, &r);
-	for (size_t i = 0; i < n; i++) {
-		struct cas_card c;
-		int changed = 0;
-		memset(&c, 0, sizeof c);
-		c.serial_no = serials[i];
-		c.status = CAS_CARD_EXPIRED;
-		c.blocked_until = 0;
-		int u = update_locked(db, &c, field, who, &changed);
-		cas_card_wipe(&c);
-		if (u != 0) {
-			if (u == CAS_DB_NOTFOUND)
-				seterr(db, "card %lu vanished during the update", (unsigned long)serials[i]);
+	snprintf(sql, sizeof sql, "INSERT INTO temp.cas_bulk (serial_no, old) %s", job->select);
+	if (bulk_exec(db, sql, &t, 1, "unable to read cards") < 0)
+		goto out;
+	n = sqlite3_changes64(db->sql);
+	if (n > 0) {
+		int64_t last = seq_next(db, n);
+		if (last < 0)
+			goto out;
+		if (sqlite3_prepare_v2(db->sql, "INSERT INTO audit (time, who, addr, serial_no, field, "
+				       "old_value, new_value, message) SELECT ?1, ?2, ?3, serial_no, ?4, "
+				       "CAST(old AS TEXT), ?5, NULL FROM temp.cas_bulk ORDER BY n",
+				       -1, &s, NULL) != SQLITE_OK) {
+			sqlerr(db, "unable to write the audit log");
 			goto out;
 		}
-		done += changed > 0;
+		sqlite3_bind_int64(s, 1, stamp);
+		sqlite3_bind_text(s, 2, who && who->who ? who->who : "unknown", -1, SQLITE_STATIC);
+		bind_text_or_null(s, 3, who ? who->addr : NULL);
+		sqlite3_bind_text(s, 4, job->field, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, job->new_value, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sqlerr(db, "unable to write the audit log");
+			goto out;
+		}
+		int64_t v[2] = { stamp, last - n };
+		if (bulk_exec(db, job->update, v, 2, "unable to update cards") < 0)
+			goto out;
+		if (sqlite3_changes64(db->sql) != n) {
+			seterr(db, "unable to update cards: %lld of %lld changed",
+			       (long long)sqlite3_changes64(db->sql), (long long)n);
+			goto out;
+		}
+	}
+	if (sqlite3_exec(db->sql, "DELETE FROM temp.cas_bulk", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlerr(db, "unable to finish a bulk update");
+		goto out;
 	}
 	ret = 0;
 out:
-	release(db, &r);
-	free(serials);
+	sqlite3_finalize(s);
 	if (op_end(db, &op, ret == 0) < 0)
 		ret = -1;
 	if (ret == 0 && count)
-		*count = done;
+		*count = n;
 	return ret;
 }
 
 int cas_db_cards_expire(struct cas_db *db, int64_t t, const struct cas_db_actor *who,
 			int64_t *count)
 {
-	return bulk_update(db, ST_SERIALS_EXPIRED, t, CAS_CARD_F_STATUS, who, count);
+	return bulk_update(db, &bulk_expire, t, who, count);
+}
+
+int cas_db_cards_renew(struct cas_db *db, int64_t t, const struct cas_db_actor *who,
+		       int64_t *count)
+{
+	return bulk_update(db, &bulk_renew, t, who, count);
 }
 
 int cas_db_cards_unblock(struct cas_db *db, int64_t t, const struct cas_db_actor *who,
 			 int64_t *count)
 {
-	return bulk_update(db, ST_SERIALS_BLOCK_ENDED, t, CAS_CARD_F_BLOCKED, who, count);
+	return bulk_update(db, &bulk_unblock, t, who, count);
 }
 
 /* ---- generators ---- */

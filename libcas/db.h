@@ -254,11 +254,17 @@ int cas_db_cards_expired(struct cas_db *db, int64_t now, cas_db_card_fn *cb, voi
 int cas_db_cards_block_ended(struct cas_db *db, int64_t now, cas_db_card_fn *cb, void *ctx);
 
 /* cascron's jobs, each one transaction: set status EXPIRED on every active
- * card whose finish < now; clear blocked_until on every card whose block
- * has ended.  Audited like updates.  *count (may be NULL) gets the number of
- * cards changed. */
+ * card whose finish < now; set status ACTIVE again on every expired card
+ * whose finish >= now (its subscription was extended after it expired);
+ * clear blocked_until on every card whose block has ended.  Audited like
+ * updates (one row per card: field, old -> new), edited = the clock, and
+ * each card changed takes a new change_no, so emmgd sends its new state.
+ * Set-based: a sweep over a million cards is a few statements.  *count
+ * (may be NULL) gets the number of cards changed. */
 int cas_db_cards_expire(struct cas_db *db, int64_t now, const struct cas_db_actor *who,
 			int64_t *count);
+int cas_db_cards_renew(struct cas_db *db, int64_t now, const struct cas_db_actor *who,
+		       int64_t *count);
 int cas_db_cards_unblock(struct cas_db *db, int64_t now, const struct cas_db_actor *who,
 			 int64_t *count);
 

@@ -61,9 +61,18 @@ static int set_line(struct cas_t0host *h)
 	t.c_cc[VTIME] = 0;
 	cfsetispeed(&t, B9600);
 	cfsetospeed(&t, B9600);
-	if (tcsetattr(h->fd, TCSANOW, &t) < 0)
-		return fail(h, "unable to set 9600 8E2: %s", strerror(errno));
-	return 0;
+	if (tcsetattr(h->fd, TCSANOW, &t) == 0)
+		return 0;
+	/* glibc reports EINVAL when a pty ignored PARENB and nothing else
+	 * changed, i.e. when the line was already set up by an earlier host
+	 * session: accept a line that has everything but the parity. */
+	int err = errno;
+	struct termios now;
+	if (err == EINVAL && tcgetattr(h->fd, &now) == 0 && now.c_iflag == t.c_iflag &&
+	    (now.c_cflag & ~(tcflag_t)PARENB) == (t.c_cflag & ~(tcflag_t)PARENB) &&
+	    cfgetospeed(&now) == B9600 && now.c_cc[VMIN] == 1 && now.c_cc[VTIME] == 0)
+		return 0;
+	return fail(h, "unable to set 9600 8E2: %s", strerror(err));
 }
 
 static int init(struct cas_t0host *h, int fd, const struct cas_t0host_opts *o)

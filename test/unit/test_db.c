@@ -1176,6 +1176,100 @@ struct nest {
 	int outer, inner;
 };
 
+/* The set-based cascron jobs write what one update per card would: one
+ * audit row per card with old -> new and the clock's time, edited = the
+ * clock, a new change_no per card in the order of the selection; renew
+ * undoes an expiry whose finish was moved into the future; a card whose key
+ * does not unwrap is changed too; inside a caller's transaction a rollback
+ * undoes the job. */
+static void test_bulk_jobs(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card g;
+	int64_t count, max0;
+	char text[200];
+	f->db = open_db(f);
+	/* serial, edited, start, finish, blocked_until */
+	insert_at(f, 10, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 3 * DAY, 0);
+	insert_at(f, 11, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 9 * DAY, T0 - 1);
+	insert_at(f, 12, T0 - 50 * DAY, T0 - 60 * DAY, T0 + 9 * DAY, T0 - 60);
+	insert_at(f, 13, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 3 * DAY, T0 + 60);
+	insert_at(f, 14, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 5, 0);
+	sqlite3 *s = raw_open(f->path);
+	/* card 14's key blob replaced by one that does not unwrap */
+	q_exec(s, "UPDATE cards SET key = zeroblob(57), change_no = change_no WHERE serial_no = 14");
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+
+	f->clock = T0 + 7;
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 4);
+	/* by finish: 11, 10, 13 (same finish as 10, higher serial), 14 */
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 11"), max0 + 1);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 10"), max0 + 2);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 13"), max0 + 3);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 14"), max0 + 4);
+	assert_int_equal(q_int(s, "SELECT value FROM seq WHERE name = 'card_change'"), max0 + 4);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 2 AND edited = 1735689607"), 4);
+	assert_int_equal(q_int(s, "SELECT status FROM cards WHERE serial_no = 12"), 1);
+	q_text(s, "SELECT group_concat(serial_no || ':' || time || ':' || who || ':' || ifnull(addr, '-') "
+	       "|| ':' || field || ':' || old_value || '>' || new_value || ':' || ifnull(message, '-'), ' ') "
+	       "FROM (SELECT * FROM audit WHERE who = 'cron' ORDER BY id)", text, sizeof text);
+	assert_string_equal(text, "11:1735689607:cron:-:status:1>2:- 10:1735689607:cron:-:status:1>2:- "
+			    "13:1735689607:cron:-:status:1>2:- 14:1735689607:cron:-:status:1>2:-");
+
+	/* blocks: 11 (T0 - 1) and 12 (T0 - 60) are over, 13 is not */
+	f->clock = T0 + 8;
+	assert_int_equal(cas_db_cards_unblock(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 2);
+	q_text(s, "SELECT group_concat(serial_no || ':' || old_value || '>' || new_value || ':' || change_no, ' ') "
+	       "FROM (SELECT a.serial_no, a.old_value, a.new_value, c.change_no FROM audit a "
+	       "JOIN cards c USING (serial_no) WHERE a.field = 'blocked_until' ORDER BY a.id)", text, sizeof text);
+	char want[200];
+	snprintf(want, sizeof want, "12:1735689540>0:%lld 11:1735689599>0:%lld",
+		 (long long)max0 + 5, (long long)max0 + 6);
+	assert_string_equal(text, want);
+	assert_int_equal(q_int(s, "SELECT blocked_until FROM cards WHERE serial_no = 13"), T0 + 60);
+
+	/* renew: billing moves card 10's finish into the future */
+	assert_int_equal(cas_db_card_get(f->db, 10, &g), 0);
+	g.finish = T0 + 30 * DAY;
+	assert_int_equal(cas_db_card_update(f->db, &g, CAS_CARD_F_FINISH, &api, NULL), 0);
+	assert_int_equal(g.status, CAS_CARD_EXPIRED);
+	int64_t before = g.change_no;
+	f->clock = T0 + 9;
+	assert_int_equal(cas_db_cards_renew(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(cas_db_card_get(f->db, 10, &g), 0);
+	assert_int_equal(g.status, CAS_CARD_ACTIVE);
+	assert_int_equal(g.change_no, before + 1);
+	assert_int_equal(g.edited, T0 + 9);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE serial_no = 10 AND field = 'status' "
+			       "AND old_value = '2' AND new_value = '1' AND who = 'cron'"), 1);
+	/* nothing left to do: no change number drawn */
+	assert_int_equal(cas_db_cards_renew(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+	assert_int_equal(max0, before + 1);
+	char plan[300];
+	q_plan(s, "SELECT serial_no, status FROM cards WHERE status = 2 AND finish >= 5 ORDER BY finish, serial_no",
+	       plan, sizeof plan);
+	assert_non_null(strstr(plan, "cards_expired_finish"));
+
+	/* inside a caller's transaction: rolled back with it */
+	f->clock = T0 + 40 * DAY;
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_cards_expire(f->db, T0 + 40 * DAY, &cron, &count), 0);
+	assert_int_equal(count, 2);	/* 10 and 12 */
+	assert_int_equal(cas_db_rollback(f->db), 0);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1"), 2);
+	assert_int_equal(cas_db_change_max(f->db, &count), 0);
+	assert_int_equal(count, max0);
+	sqlite3_close(s);
+	cas_card_wipe(&g);
+}
+
 static int inner_cb(void *ctx, const struct cas_card *c)
 {
 	(void)c;
@@ -1376,6 +1470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_insert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iterator_stop_and_nesting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
