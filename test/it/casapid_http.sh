@@ -178,6 +178,24 @@ grep -q "casapid: info: stopping (SIGTERM)" "$tmp/log" && grep -q "casapid: info
   && ok "stop logged" || bad "stop log"
 
 # ---- start-up errors ----
+# a fresh configuration: master key (0600) and database created, logged
+write_conf "db = $tmp/fresh/var/cas.db" "master_key = $tmp/fresh/keys/master.key"
+start_api
+kill -TERM "$pid"; wait "$pid"; pid=
+grep -qx "casapid: info: created master key $tmp/fresh/keys/master.key" "$tmp/log" \
+  && grep -qx "casapid: info: created database $tmp/fresh/var/cas.db" "$tmp/log" \
+  && [ "$(stat -c %a "$tmp/fresh/keys/master.key")" = 600 ] && [ "$(stat -c %s "$tmp/fresh/keys/master.key")" = 32 ] \
+  && ok "fresh start: master key and database created" || bad "fresh start: $(tail -n 5 "$tmp/log")"
+chmod 644 "$tmp/fresh/keys/master.key"
+"$bin/casapid" -f "$tmp/cas.conf" 2>"$tmp/err"; rc=$?
+[ $rc = 111 ] && grep -qx "casapid: fatal: master key $tmp/fresh/keys/master.key: mode 0644 gives access to group or others (chmod 600 $tmp/fresh/keys/master.key)" "$tmp/err" \
+  && ok "a master key others can read: exit 111" || bad "0644 master key: $rc $(cat "$tmp/err")"
+rm "$tmp/fresh/keys/master.key"
+"$bin/casapid" -f "$tmp/cas.conf" 2>"$tmp/err"; rc=$?
+[ $rc = 111 ] && grep -qx "casapid: fatal: master key $tmp/fresh/keys/master.key is missing but database $tmp/fresh/var/cas.db exists: restore the master key (a new one could not unwrap the card keys)" "$tmp/err" \
+  && ok "master key lost, database kept: exit 111, no new key" || bad "lost master key: $rc $(cat "$tmp/err")"
+[ ! -e "$tmp/fresh/keys/master.key" ] && ok "no new master key made" || bad "a new master key was made"
+write_conf "api.key = a-new-key-0123456789"
 grep -v '^api.key' "$tmp/cas.conf" >"$tmp/nokey.conf"
 "$bin/casapid" -f "$tmp/nokey.conf" 2>"$tmp/err"; rc=$?
 [ $rc = 1 ] && grep -qx "casapid: fatal: api.key is not set: casapid needs the key billing sends as api_key" "$tmp/err" \
