@@ -177,18 +177,13 @@ int main(int argc, char **argv)
 	}
 	if (strlen(cas_conf_str(&a->conf, "api.key")) < 16)
 		cas_log(CAS_LOG_WARN, "api.key is shorter than 16 characters: easy to guess");
-	if (cas_db_start(&a->conf, &a->db) < 0)
-		goto out_conf;
-	/* card reads on the loop thread: memory-mapped, no read() per page */
-	sqlite3_exec(cas_db_sqlite(a->db), "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536",
-		     NULL, NULL, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* The database threads hand their results to the loop with event_active(). */
+	pthread_mutex_init(&a->done_mu, NULL);
 	if (evthread_use_pthreads() < 0 || (a->base = event_base_new()) == NULL) {
 		cas_log(CAS_LOG_FATAL, "unable to start the event loop");
-		goto out_db;
+		goto out_base;
 	}
-	pthread_mutex_init(&a->done_mu, NULL);
 	a->ev_done = event_new(a->base, -1, 0, app_done_cb, a);
 	a->ev_term = evsignal_new(a->base, SIGTERM, on_stop, a);
 	a->ev_int = evsignal_new(a->base, SIGINT, on_stop, a);
@@ -203,9 +198,15 @@ int main(int argc, char **argv)
 		cas_log(CAS_LOG_FATAL, "unable to set up the event loop");
 		goto out_base;
 	}
-	if (worker_start(a, &a->writer, "writer", 1) < 0 || worker_start(a, &a->reader, "reader", 0) < 0)
-		goto out_workers;
+	/* Bind first: a port in use stops us before any file is created. */
 	if (server_listen(a) < 0)
+		goto out_base;
+	if (cas_db_start(&a->conf, &a->db) < 0)
+		goto out_workers;
+	/* card reads on the loop thread: memory-mapped, no read() per page */
+	sqlite3_exec(cas_db_sqlite(a->db), "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536",
+		     NULL, NULL, NULL);
+	if (worker_start(a, &a->writer, "writer", 1) < 0 || worker_start(a, &a->reader, "reader", 0) < 0)
 		goto out_workers;
 	cas_log(CAS_LOG_INFO, "listening on %s (database %s)", cas_conf_str(&a->conf, "api.listen"),
 		cas_conf_str(&a->conf, "db"));
@@ -254,9 +255,9 @@ out_base:
 		event_free(a->ev_stop_deadline);
 	if (a->ev_ckpt)
 		event_free(a->ev_ckpt);
-	event_base_free(a->base);
+	if (a->base)
+		event_base_free(a->base);
 	pthread_mutex_destroy(&a->done_mu);
-out_db:
 	cas_db_close(a->db);
 out_conf:
 	cas_conf_free(&a->conf);

@@ -203,10 +203,12 @@ grep -v '^api.key' "$tmp/cas.conf" >"$tmp/nokey.conf"
 $PY -c 'import socket,time,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(3)' "$PORT" &
 hold=$!
 sleep 0.3
-"$bin/casapid" -f "$tmp/cas.conf" 2>"$tmp/err"; rc=$?
+sed "s|^db = .*|db = $tmp/unused/cas.db|; s|^master_key = .*|master_key = $tmp/unused/master.key|" "$tmp/cas.conf" >"$tmp/busy.conf"
+"$bin/casapid" -f "$tmp/busy.conf" 2>"$tmp/err"; rc=$?
 kill "$hold" 2>/dev/null; wait "$hold" 2>/dev/null
 [ $rc = 111 ] && grep -qx "casapid: fatal: unable to bind 127.0.0.1:$PORT: Address already in use" "$tmp/err" \
   && ok "port in use: exit 111" || bad "port in use: $rc $(cat "$tmp/err")"
+[ ! -e "$tmp/unused" ] && ok "port in use: no file created" || bad "port in use created $(ls "$tmp/unused")"
 "$bin/casapid" -f "$tmp/cas.conf" extra 2>"$tmp/err"; rc=$?
 [ $rc = 100 ] && ok "extra argument: exit 100" || bad "extra argument: $rc"
 "$bin/casapid" --help | grep -q -- "-r FD" && ok "--help documents -r FD" || bad "--help"
