@@ -341,7 +341,7 @@ static void api_card(struct conn *c)
 		return;
 	}
 	int len = snprintf(c->logx, sizeof c->logx, " serial=%lu", (unsigned long)serial);
-	int rc = cas_db_card_get(a->db, serial, &card);
+	int rc = cas_db_card_get_info(a->db, serial, &card);	/* no key needed */
 	if (rc != 0) {
 		free(q.arena);
 		if (rc == CAS_DB_NOTFOUND) {

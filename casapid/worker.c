@@ -93,7 +93,7 @@ static void do_set(struct worker *w, struct job *j)
 	struct cas_card cur, upd;
 	int changed = 0;
 	const struct cas_db_actor who = { "api", j->addr };
-	int rc = cas_db_card_get(w->db, j->card.serial_no, &cur);
+	int rc = cas_db_card_get_info(w->db, j->card.serial_no, &cur);
 	if (rc == CAS_DB_NOTFOUND) {
 		job_text(j, 400, "SMARDCARD_NOT_FOUND");
 		return;

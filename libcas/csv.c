@@ -405,7 +405,9 @@ static int apply_row(void *ctx, const struct cas_csv_row *row, struct cas_csv_re
 	struct cas_card cur, upd = row->card;
 	unsigned fields = row->fields;
 	int changed = 0, ret = 0;
-	int rc = cas_db_card_get(im->db, row->card.serial_no, &cur);
+	/* The operator layout has no key column: no need to unwrap it. */
+	int rc = fields & CAS_CARD_F_KEY ? cas_db_card_get(im->db, row->card.serial_no, &cur)
+					 : cas_db_card_get_info(im->db, row->card.serial_no, &cur);
 	if (rc == CAS_DB_NOTFOUND && r->layout != CAS_CSV_ADMIN) {
 		cas_csv_report_error(r, row->line, "serial_no: no card %lu (the operator layout "
 				     "only updates cards; create cards with the admin layout or casprog)",
