@@ -315,15 +315,22 @@ static void do_checkpoint(struct worker *w, struct job *j)
 
 /* ---- the threads ---- */
 
-static void post_done(struct app *a, struct job *j)
+/* Hands the jobs first..end (exclusive) back to the event loop: one lock,
+ * one wake-up for the lot. */
+static void post_done(struct app *a, struct job *first, struct job *end)
 {
-	j->next = NULL;
+	if (first == end)
+		return;
+	struct job *last = first;
+	while (last->next != end)
+		last = last->next;
+	last->next = NULL;
 	pthread_mutex_lock(&a->done_mu);
 	if (a->done_tail)
-		a->done_tail->next = j;
+		a->done_tail->next = first;
 	else
-		a->done_head = j;
-	a->done_tail = j;
+		a->done_head = first;
+	a->done_tail = last;
 	pthread_mutex_unlock(&a->done_mu);
 	event_active(a->ev_done, EV_READ, 0);
 }
@@ -362,11 +369,8 @@ static void *worker_main(void *arg)
 			} else {
 				do_count(w, j);
 			}
-			while (j != end) {
-				struct job *next = j->next;
-				post_done(w->app, j);
-				j = next;
-			}
+			post_done(w->app, j, end);
+			j = end;
 			if (w->writer) {
 				int64_t now = mono_ms();
 				if (now - w->last_ckpt_ms >= 1000) {

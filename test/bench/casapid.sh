@@ -77,6 +77,7 @@ a0=$(sqlite3 "$t/full/cas.db" "SELECT count(*) FROM audit")
 echo "GET /api.php with set[access_criteria] and set[finish], random card:"
 wrk_run casapid_set.lua
 goal "set >= 5000 req/s" "$(awk -v r="$rps" 'BEGIN { print (r >= 5000) ? 1 : 0 }')"
+sleep 1	# the last answers, before the export below
 a1=$(sqlite3 "$t/full/cas.db" "SELECT count(*) FROM audit")
 echo "  $((a1 - a0)) audit rows written"
 
@@ -103,7 +104,7 @@ ok1=$(awk -v r="$irps" 'BEGIN { print (r >= 200000) ? 1 : 0 }')
 awk -F';' 'BEGIN { OFS = ";" } NR > 1 && NR % 100 == 0 { $4 = sprintf("%08X", NR) } { print }' "$t/all.csv" >"$t/one.csv"
 import "$t/one.csv" "daily sync, 1% of the cards changed"
 ok2=$(awk -v r="$irps" 'BEGIN { print (r >= 200000) ? 1 : 0 }')
-head -n 100001 "$t/all.csv" | awk -F';' 'BEGIN { OFS = ";" } NR > 1 { $7 = 3000000000 + NR } { print }' >"$t/chg.csv"
+head -n 100001 "$t/all.csv" | awk -F';' 'BEGIN { OFS = ";" } NR > 1 { $7 = sprintf("%d", 3000000000 + NR) } { print }' >"$t/chg.csv"
 import "$t/chg.csv" "every row changed (100,000 rows)"
 stop
 
