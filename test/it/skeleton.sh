@@ -27,9 +27,10 @@ expect_line() {
     bad "expected the line: $2"; echo "got:"; cat "$1"; fi
 }
 
+# ecmgd is a daemon that needs ecm_key: test/it/ecmgd_ops.sh covers its start.
 # casapid is a daemon that needs api.key: test/it/casapid_http.sh checks
 # its start-up (master key, database, errors).
-for p in ecmgd emmgd cascron casprog; do
+for p in emmgd cascron casprog; do
   d=$tmp/$p
   mkdir -p "$d"
   cat >"$d/cas.conf" <<CONF
