@@ -20,7 +20,7 @@ cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
   rm -rf "$t"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT HUP INT TERM PIPE
 command -v wrk >/dev/null || { echo "casapid bench: wrk is missing (contrib/deps.sh)"; exit 1; }
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export API_KEY=bench-key-5c1d8e2f9a7b CARDS
