@@ -28,7 +28,9 @@ expect_line() {
 }
 
 # ecmgd is a daemon that needs ecm_key: test/it/ecmgd_ops.sh covers its start.
-for p in emmgd casapid cascron casprog; do
+# casapid is a daemon that needs api.key: test/it/casapid_http.sh checks
+# its start-up (master key, database, errors).
+for p in emmgd cascron casprog; do
   d=$tmp/$p
   mkdir -p "$d"
   cat >"$d/cas.conf" <<CONF
