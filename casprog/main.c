@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "db.h"
 #include "log.h"
 
 static const char usage[] =
@@ -33,6 +34,12 @@ int main(int argc, char **argv)
 	}
 	if (cas_cli_start(&cli, &conf, &code) < 0)
 		return code;
+	struct cas_db *db;
+	if (cas_db_start(&conf, &db) < 0) {
+		cas_conf_free(&conf);
+		return CAS_EXIT_SYSTEM;
+	}
+	cas_db_close(db);
 	cas_conf_free(&conf);
 	return CAS_EXIT_OK;
 }

@@ -10,6 +10,8 @@ const struct cas_conf_key cas_conf_keys[] = {
 	/* shared */
 	{ "db", CAS_CONF_PATH, 1, 4096, "./var/cas.db", 0, NULL,
 	  "SQLite database file, created with the schema on first open" },
+	{ "db.busy_timeout", CAS_CONF_INT, 1, 600000, "5000", 0, NULL,
+	  "milliseconds a database writer waits for another before it fails" },
 	{ "master_key", CAS_CONF_PATH, 1, 4096, "./var/master.key", 0, NULL,
 	  "32 random bytes that wrap card keys at rest; created 0600 on first run" },
 	{ "super_cas_id", CAS_CONF_INT, 0, U32MAX, "0x0B000000", 0, NULL,

@@ -1,0 +1,1547 @@
+/* The SQLite access layer (see db.h). */
+#include "db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "fs.h"
+#include "hex.h"
+#include "log.h"
+#include "schema.h"
+
+#define DEFAULT_BUSY_MS 5000
+#define CHECK_SETTING "db.master_key_check"
+
+/* Every statement the library runs, prepared once per connection on first
+ * use and kept (SQLITE_PREPARE_PERSISTENT). */
+#define CARD_COLS "serial_no, name, info, key, access_criteria, pair, pair_host, type, " \
+		  "start, finish, status, blocked_until, created, edited, change_no"
+#define GEN_COLS "kind, name, peer, state, settings, pid, started, last_seen, updated, " \
+		 "channels, streams, cw_provisions, ecms, emms, bytes, errors, queue_len, cycle_ms, bandwidth"
+
+enum stmt_id {
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+	ST_SEQ_NEXT, ST_SEQ_GET,
+	ST_CARD_INSERT, ST_CARD_GET, ST_CARD_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE,
+	ST_TOMB_TIME, ST_CARD_COUNT, ST_CARD_FIRST,
+	ST_CARDS_ALL, ST_CARDS_RANGE, ST_CARDS_CHANGED, ST_CARDS_ON_AIR,
+	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED, ST_SERIALS_EXPIRED, ST_SERIALS_BLOCK_ENDED,
+	ST_AUDIT_INSERT, ST_AUDIT_EACH, ST_AUDIT_EACH_SERIAL, ST_AUDIT_PURGE,
+	ST_SET_GET, ST_SET_PUT, ST_SET_DEL,
+	ST_GEN_UPSERT, ST_GEN_COUNTERS, ST_GEN_GET, ST_GEN_DELETE, ST_GEN_EACH,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT cas_op",
+	[ST_RELEASE] = "RELEASE cas_op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO cas_op",
+	[ST_SEQ_NEXT] = "UPDATE seq SET value = value + ?1 WHERE name = 'card_change' RETURNING value",
+	[ST_SEQ_GET] = "SELECT value FROM seq WHERE name = 'card_change'",
+	[ST_CARD_INSERT] = "INSERT INTO cards (" CARD_COLS ") VALUES "
+			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[ST_CARD_GET] = "SELECT " CARD_COLS " FROM cards WHERE serial_no = ?1",
+	[ST_CARD_UPDATE] = "UPDATE cards SET name = ?2, info = ?3, key = ?4, access_criteria = ?5, "
+			   "pair = ?6, pair_host = ?7, type = ?8, start = ?9, finish = ?10, status = ?11, "
+			   "blocked_until = ?12, created = ?13, edited = ?14, change_no = ?15 "
+			   "WHERE serial_no = ?1",
+	[ST_CARD_TOUCH] = "UPDATE cards SET edited = ?2, change_no = ?3 WHERE serial_no = ?1",
+	[ST_CARD_DELETE] = "DELETE FROM cards WHERE serial_no = ?1",
+	[ST_TOMB_TIME] = "UPDATE cards_deleted SET deleted = ?2 WHERE serial_no = ?1",
+	[ST_CARD_COUNT] = "SELECT count(*) FROM cards",
+	[ST_CARD_FIRST] = "SELECT serial_no, key FROM cards ORDER BY serial_no LIMIT 1",
+	[ST_CARDS_ALL] = "SELECT " CARD_COLS " FROM cards ORDER BY serial_no",
+	[ST_CARDS_RANGE] = "SELECT " CARD_COLS " FROM cards WHERE serial_no BETWEEN ?1 AND ?2 "
+			   "ORDER BY serial_no",
+	/* Cards and tombstones merged in change_no order, in one snapshot. */
+	[ST_CARDS_CHANGED] = "SELECT " CARD_COLS ", 0 AS gone FROM cards WHERE change_no > ?1 "
+			     "UNION ALL SELECT serial_no, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+			     "NULL, NULL, NULL, NULL, NULL, NULL, change_no, 1 FROM cards_deleted "
+			     "WHERE change_no > ?1 ORDER BY change_no",
+	[ST_CARDS_ON_AIR] = "SELECT " CARD_COLS " FROM cards WHERE finish >= ?1 OR edited >= ?2 "
+			    "ORDER BY edited DESC",
+	[ST_CARDS_EXPIRED] = "SELECT " CARD_COLS " FROM cards WHERE status = 1 AND finish < ?1 "
+			     "ORDER BY finish, serial_no",
+	[ST_CARDS_BLOCK_ENDED] = "SELECT " CARD_COLS " FROM cards "
+				 "WHERE blocked_until != 0 AND blocked_until <= ?1 "
+				 "ORDER BY blocked_until, serial_no",
+	[ST_SERIALS_EXPIRED] = "SELECT serial_no FROM cards WHERE status = 1 AND finish < ?1 "
+			       "ORDER BY finish, serial_no",
+	[ST_SERIALS_BLOCK_ENDED] = "SELECT serial_no FROM cards "
+				   "WHERE blocked_until != 0 AND blocked_until <= ?1 "
+				   "ORDER BY blocked_until, serial_no",
+	[ST_AUDIT_INSERT] = "INSERT INTO audit (time, who, addr, serial_no, field, old_value, "
+			    "new_value, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_AUDIT_EACH] = "SELECT id, time, who, addr, serial_no, field, old_value, new_value, "
+			  "message FROM audit WHERE id > ?1 ORDER BY id",
+	[ST_AUDIT_EACH_SERIAL] = "SELECT id, time, who, addr, serial_no, field, old_value, "
+				 "new_value, message FROM audit WHERE serial_no = ?2 AND id > ?1 "
+				 "ORDER BY id",
+	[ST_AUDIT_PURGE] = "DELETE FROM audit WHERE time < ?1",
+	[ST_SET_GET] = "SELECT value FROM settings WHERE key = ?1",
+	[ST_SET_PUT] = "INSERT INTO settings (key, value, updated) VALUES (?1, ?2, ?3) "
+		       "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+	[ST_SET_DEL] = "DELETE FROM settings WHERE key = ?1",
+	[ST_GEN_UPSERT] = "INSERT INTO generators (" GEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+			  "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
+			  "ON CONFLICT (kind, name) DO UPDATE SET peer = excluded.peer, "
+			  "state = excluded.state, settings = excluded.settings, pid = excluded.pid, "
+			  "started = excluded.started, last_seen = excluded.last_seen, "
+			  "updated = excluded.updated, channels = excluded.channels, "
+			  "streams = excluded.streams, cw_provisions = excluded.cw_provisions, "
+			  "ecms = excluded.ecms, emms = excluded.emms, bytes = excluded.bytes, "
+			  "errors = excluded.errors, queue_len = excluded.queue_len, "
+			  "cycle_ms = excluded.cycle_ms, bandwidth = excluded.bandwidth",
+	[ST_GEN_COUNTERS] = "UPDATE generators SET state = ?3, last_seen = ?4, updated = ?5, "
+			    "channels = ?6, streams = ?7, cw_provisions = ?8, ecms = ?9, emms = ?10, "
+			    "bytes = ?11, errors = ?12, queue_len = ?13, cycle_ms = ?14, "
+			    "bandwidth = ?15 WHERE kind = ?1 AND name = ?2",
+	[ST_GEN_GET] = "SELECT " GEN_COLS " FROM generators WHERE kind = ?1 AND name = ?2",
+	[ST_GEN_DELETE] = "DELETE FROM generators WHERE kind = ?1 AND name = ?2",
+	[ST_GEN_EACH] = "SELECT " GEN_COLS " FROM generators ORDER BY kind, name",
+};
+
+struct cas_db {
+	sqlite3 *sql;
+	char *path;
+	struct cas_mkey mk;
+	sqlite3_stmt *stmt[ST_COUNT];
+	unsigned char busy[ST_COUNT];	/* statement in use by a running iterator */
+	cas_db_clock_fn *clock;
+	void *clock_ctx;
+	char err[600];
+};
+
+/* A statement borrowed from the cache, or a private one when the cached one
+ * is in use (an iterator's callback running the same query). */
+struct stmt_ref {
+	sqlite3_stmt *s;
+	int id;
+	int temp;
+};
+
+static int seterr(struct cas_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int seterr(struct cas_db *db, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(db->err, sizeof db->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "WHAT: sqlite's message" */
+static int sqlerr(struct cas_db *db, const char *what)
+{
+	return seterr(db, "%s: %s", what, sqlite3_errmsg(db->sql));
+}
+
+static int64_t now(struct cas_db *db)
+{
+	return db->clock ? db->clock(db->clock_ctx) : (int64_t)time(NULL);
+}
+
+static int64_t default_clock(void *ctx)
+{
+	(void)ctx;
+	return (int64_t)time(NULL);
+}
+
+void cas_db_set_clock(struct cas_db *db, cas_db_clock_fn *fn, void *ctx)
+{
+	db->clock = fn ? fn : default_clock;
+	db->clock_ctx = ctx;
+}
+
+const char *cas_db_errmsg(const struct cas_db *db)
+{
+	return db ? db->err : "out of memory";
+}
+
+struct sqlite3 *cas_db_sqlite(struct cas_db *db)
+{
+	return db->sql;
+}
+
+static int acquire(struct cas_db *db, int id, struct stmt_ref *r)
+{
+	r->id = id;
+	r->temp = 0;
+	if (db->stmt[id] != NULL && !db->busy[id]) {
+		r->s = db->stmt[id];
+		db->busy[id] = 1;
+		return 0;
+	}
+	unsigned flags = db->stmt[id] == NULL ? SQLITE_PREPARE_PERSISTENT : 0;
+	if (sqlite3_prepare_v3(db->sql, stmt_sql[id], -1, flags, &r->s, NULL) != SQLITE_OK) {
+		r->s = NULL;
+		return sqlerr(db, "unable to prepare a statement");
+	}
+	if (db->stmt[id] == NULL) {
+		db->stmt[id] = r->s;
+		db->busy[id] = 1;
+	} else {
+		r->temp = 1;
+	}
+	return 0;
+}
+
+static void release(struct cas_db *db, struct stmt_ref *r)
+{
+	if (r->s == NULL)
+		return;
+	if (r->temp) {
+		sqlite3_finalize(r->s);
+	} else {
+		sqlite3_reset(r->s);
+		sqlite3_clear_bindings(r->s);
+		db->busy[r->id] = 0;
+	}
+	r->s = NULL;
+}
+
+/* Runs a statement without parameters or result rows. */
+static int run(struct cas_db *db, int id, const char *what)
+{
+	struct stmt_ref r;
+	if (acquire(db, id, &r) < 0)
+		return -1;
+	int rc = sqlite3_step(r.s);
+	int ret = 0;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ret = sqlerr(db, what);
+	release(db, &r);
+	return ret;
+}
+
+/* ---- transactions ---- */
+
+int cas_db_in_transaction(const struct cas_db *db)
+{
+	return !sqlite3_get_autocommit(db->sql);
+}
+
+int cas_db_begin(struct cas_db *db)
+{
+	if (cas_db_in_transaction(db))
+		return seterr(db, "unable to begin a transaction: one is already open");
+	return run(db, ST_BEGIN, "unable to begin a transaction");
+}
+
+int cas_db_commit(struct cas_db *db)
+{
+	if (!cas_db_in_transaction(db))
+		return seterr(db, "unable to commit: no transaction is open");
+	if (run(db, ST_COMMIT, "unable to commit") < 0) {
+		char keep[sizeof db->err];
+		memcpy(keep, db->err, sizeof keep);
+		if (cas_db_in_transaction(db))
+			run(db, ST_ROLLBACK, "unable to roll back");
+		memcpy(db->err, keep, sizeof keep);
+		return -1;
+	}
+	return 0;
+}
+
+int cas_db_rollback(struct cas_db *db)
+{
+	if (!cas_db_in_transaction(db))
+		return 0;
+	return run(db, ST_ROLLBACK, "unable to roll back");
+}
+
+/* Every write function runs between op_begin and op_end: in a transaction
+ * of its own, or in a savepoint of the caller's, so that a failure undoes
+ * exactly its own work. */
+struct op {
+	int owned;	/* we began the transaction */
+};
+
+static int op_begin(struct cas_db *db, struct op *op)
+{
+	op->owned = !cas_db_in_transaction(db);
+	if (op->owned)
+		return run(db, ST_BEGIN, "unable to begin a transaction");
+	return run(db, ST_SAVEPOINT, "unable to begin a savepoint");
+}
+
+/* ok != 0: keep the work.  Returns 0, or -1 if the commit failed.  Keeps
+ * the error message of a failed operation. */
+static int op_end(struct cas_db *db, struct op *op, int ok)
+{
+	char keep[sizeof db->err];
+	int ret = 0;
+	memcpy(keep, db->err, sizeof keep);
+	if (op->owned) {
+		if (ok) {
+			if (run(db, ST_COMMIT, "unable to commit") < 0) {
+				memcpy(keep, db->err, sizeof keep);
+				ok = 0;
+				ret = -1;
+			}
+		}
+		if (!ok && cas_db_in_transaction(db))
+			run(db, ST_ROLLBACK, "unable to roll back");
+	} else {
+		if (!ok)
+			run(db, ST_ROLLBACK_TO, "unable to roll back");
+		if (run(db, ST_RELEASE, "unable to release a savepoint") < 0) {
+			memcpy(keep, db->err, sizeof keep);
+			ret = -1;
+		}
+	}
+	memcpy(db->err, keep, sizeof keep);
+	return ret;
+}
+
+/* ---- opening ---- */
+
+static int pragma_text(struct cas_db *db, const char *sql, char *out, size_t size)
+{
+	sqlite3_stmt *s = NULL;
+	int ret = -1;
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(s, 0);
+		snprintf(out, size, "%s", t ? (const char *)t : "");
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		out[0] = '\0';
+		ret = 0;
+	}
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int user_version(struct cas_db *db, int *v)
+{
+	char buf[32];
+	if (pragma_text(db, "PRAGMA user_version", buf, sizeof buf) < 0)
+		return seterr(db, "unable to open database %s: %s", db->path, sqlite3_errmsg(db->sql));
+	*v = atoi(buf);
+	return 0;
+}
+
+static unsigned latest_version(void)
+{
+	return cas_schema_migration_count ? cas_schema_migrations[cas_schema_migration_count - 1].version : 0;
+}
+
+static int migrate(struct cas_db *db)
+{
+	int v;
+	for (unsigned i = 0; i < cas_schema_migration_count; i++)
+		if (cas_schema_migrations[i].version != i + 1)
+			return seterr(db, "internal: schema migration %s is out of order",
+				      cas_schema_migrations[i].name);
+	if (user_version(db, &v) < 0)
+		return -1;
+	if (v < 0 || (unsigned)v > latest_version())
+		return seterr(db, "database %s has schema version %d, newer than this program (%u)",
+			      db->path, v, latest_version());
+	if ((unsigned)v == latest_version())
+		return 0;
+	/* Another program may be migrating too: take the write lock, then
+	 * read the version again. */
+	if (sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return seterr(db, "unable to migrate database %s: %s", db->path, sqlite3_errmsg(db->sql));
+	if (user_version(db, &v) < 0)
+		goto fail;
+	for (unsigned i = (unsigned)v; i < cas_schema_migration_count; i++) {
+		const struct cas_schema_migration *m = &cas_schema_migrations[i];
+		char *msg = NULL;
+		char sql[160];
+		if (sqlite3_exec(db->sql, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+			seterr(db, "unable to migrate database %s to version %u (%s): %s",
+			       db->path, m->version, m->name, msg ? msg : sqlite3_errmsg(db->sql));
+			sqlite3_free(msg);
+			goto fail;
+		}
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO schema_migrations (version, name, applied) VALUES (%u, '%s', %lld);"
+			 "PRAGMA user_version = %u;", m->version, m->name, (long long)now(db), m->version);
+		if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			seterr(db, "unable to migrate database %s to version %u (%s): %s",
+			       db->path, m->version, m->name, sqlite3_errmsg(db->sql));
+			goto fail;
+		}
+		if (v > 0)
+			cas_log(CAS_LOG_INFO, "database %s migrated to schema version %u (%s)",
+				db->path, m->version, m->name);
+	}
+	if (sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		seterr(db, "unable to migrate database %s: %s", db->path, sqlite3_errmsg(db->sql));
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* The database remembers which master key it was created with (as a check
+ * value that reveals nothing about the key), so a wrong key fails at open. */
+static int check_master_key(struct cas_db *db)
+{
+	uint8_t want[CAS_MKEY_CHECK_SIZE];
+	char hex[2 * CAS_MKEY_CHECK_SIZE + 1];
+	char have[80];
+	const char *mismatch = "master key does not match database %s (was it created with another master key?)";
+	cas_mkey_check_value(&db->mk, want);
+	cas_hex_encode(want, sizeof want, hex);
+	int r = cas_db_setting_get(db, CHECK_SETTING, have, sizeof have);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		if (strlen(have) != strlen(hex) || sodium_memcmp(have, hex, strlen(hex)) != 0)
+			return seterr(db, mismatch, db->path);
+		return 0;
+	}
+	/* No check value yet (new database, or made by other means): a card
+	 * that exists must unwrap with this key before we record it. */
+	struct stmt_ref ref;
+	if (acquire(db, ST_CARD_FIRST, &ref) < 0)
+		return -1;
+	int rc = sqlite3_step(ref.s);
+	int ok = 1;
+	if (rc == SQLITE_ROW) {
+		uint8_t key[CAS_CARD_KEY_SIZE];
+		ok = cas_mkey_unwrap(&db->mk, (uint32_t)sqlite3_column_int64(ref.s, 0),
+				     sqlite3_column_blob(ref.s, 1),
+				     (size_t)sqlite3_column_bytes(ref.s, 1), key) == 0;
+		sodium_memzero(key, sizeof key);
+	} else if (rc != SQLITE_DONE) {
+		release(db, &ref);
+		return sqlerr(db, "unable to read cards");
+	}
+	release(db, &ref);
+	if (!ok)
+		return seterr(db, mismatch, db->path);
+	return cas_db_setting_set(db, CHECK_SETTING, hex);
+}
+
+int cas_db_open(struct cas_db **out, const char *path, const struct cas_mkey *mk,
+		const struct cas_db_options *opt)
+{
+	struct cas_db *db = calloc(1, sizeof *db);
+	*out = db;
+	if (db == NULL)
+		return -1;
+	db->clock = default_clock;
+	int create = opt ? opt->create : 1;
+	int busy_ms = opt && opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : DEFAULT_BUSY_MS;
+	db->path = strdup(path);
+	if (db->path == NULL)
+		return seterr(db, "out of memory");
+	if (mk == NULL || !mk->loaded)
+		return seterr(db, "unable to open database %s: no master key", path);
+	db->mk = *mk;
+	db->mk.err[0] = '\0';
+
+	if (create) {
+		if (cas_fs_mkdir_parent(path, db->err, sizeof db->err) < 0)
+			return -1;
+		/* Create the file ourselves so that it (and the -wal and -shm
+		 * files SQLite derives from it) is 0600 whatever the umask. */
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != EEXIST)
+			return seterr(db, "unable to open database %s: %s", path, strerror(errno));
+	}
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &db->sql, flags, NULL) != SQLITE_OK)
+		return seterr(db, "unable to open database %s: %s", path,
+			      db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+	sqlite3_extended_result_codes(db->sql, 1);
+	sqlite3_busy_timeout(db->sql, busy_ms);
+
+	char mode[32];
+	if (pragma_text(db, "PRAGMA journal_mode = WAL", mode, sizeof mode) < 0)
+		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
+	if (strcmp(mode, "wal") != 0)
+		return seterr(db, "unable to open database %s: WAL journal refused (%s)", path, mode);
+	/* WAL with synchronous=FULL: a commit (what billing was told is done)
+	 * survives a power cut. */
+	if (sqlite3_exec(db->sql, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
+	if (migrate(db) < 0)
+		return -1;
+	if (check_master_key(db) < 0)
+		return -1;
+	return 0;
+}
+
+void cas_db_close(struct cas_db *db)
+{
+	if (db == NULL)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(db->stmt[i]);
+	if (db->sql != NULL && sqlite3_close(db->sql) != SQLITE_OK)
+		cas_log(CAS_LOG_ERROR, "unable to close database %s: %s", db->path, sqlite3_errmsg(db->sql));
+	cas_mkey_clear(&db->mk);
+	free(db->path);
+	sodium_memzero(db, sizeof *db);
+	free(db);
+}
+
+int cas_db_schema_version(struct cas_db *db, int *version)
+{
+	return user_version(db, version);
+}
+
+int cas_db_start(const struct cas_conf *conf, struct cas_db **out)
+{
+	const char *dbpath = cas_conf_str(conf, "db");
+	const char *keypath = cas_conf_str(conf, "master_key");
+	struct cas_mkey mk;
+	struct stat st;
+	*out = NULL;
+	int db_exists = stat(dbpath, &st) == 0 && st.st_size > 0;
+	if (db_exists && lstat(keypath, &st) < 0 && errno == ENOENT) {
+		cas_log(CAS_LOG_FATAL, "master key %s is missing but database %s exists: restore the "
+			"master key (a new one could not unwrap the card keys)", keypath, dbpath);
+		return -1;
+	}
+	int r = cas_mkey_load(&mk, keypath, CAS_MKEY_CREATE);
+	if (r < 0) {
+		cas_log(CAS_LOG_FATAL, "%s", mk.err);
+		return -1;
+	}
+	if (r == 1)
+		cas_log(CAS_LOG_INFO, "created master key %s", keypath);
+	struct cas_db_options opt = { (int)cas_conf_int(conf, "db.busy_timeout"), 1 };
+	struct cas_db *db;
+	r = cas_db_open(&db, dbpath, &mk, &opt);
+	cas_mkey_clear(&mk);
+	if (r < 0) {
+		cas_log(CAS_LOG_FATAL, "%s", cas_db_errmsg(db));
+		cas_db_close(db);
+		return -1;
+	}
+	if (!db_exists)
+		cas_log(CAS_LOG_INFO, "created database %s", dbpath);
+	*out = db;
+	return 0;
+}
+
+/* ---- cards ---- */
+
+static int text_ok(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+int cas_card_validate(const struct cas_card *c, char *why, size_t whysize)
+{
+	const char *r = NULL;
+	if (!text_ok(c->name, sizeof c->name))
+		r = "name longer than 255 bytes";
+	else if (!text_ok(c->info, sizeof c->info))
+		r = "info longer than 1023 bytes";
+	else if (!text_ok(c->pair_host, sizeof c->pair_host))
+		r = "pair_host longer than 64 bytes";
+	else if (c->pair != 0 && c->pair != 1)
+		r = "pair must be 0 or 1";
+	else if (c->type != CAS_CARD_PROTECT_ON && c->type != CAS_CARD_PROTECT_OFF)
+		r = "type must be 1 (protection on) or 2 (off)";
+	else if (c->start < 0 || c->start > 4294967295LL)
+		r = "start out of range 0..4294967295";
+	else if (c->finish < 0 || c->finish > 4294967295LL)
+		r = "finish out of range 0..4294967295";
+	else if (c->status != CAS_CARD_DISABLED && c->status != CAS_CARD_ACTIVE &&
+		 c->status != CAS_CARD_EXPIRED)
+		r = "status must be 0 (disabled), 1 (active) or 2 (expired)";
+	else if (c->blocked_until < 0)
+		r = "blocked_until must not be negative";
+	if (r == NULL)
+		return 0;
+	snprintf(why, whysize, "card %lu: %s", (unsigned long)c->serial_no, r);
+	return -1;
+}
+
+void cas_card_wipe(struct cas_card *c)
+{
+	sodium_memzero(c, sizeof *c);
+}
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	size_t n = t ? (size_t)sqlite3_column_bytes(s, col) : 0;
+	if (n >= size)
+		n = size - 1;	/* the schema's CHECKs keep this from happening */
+	if (n > 0)
+		memcpy(dst, t, n);
+	dst[n] = '\0';
+}
+
+/* Reads the CARD_COLS of the current row.  Returns 0, or -1 if the key does
+ * not unwrap (message set). */
+static int row_card(struct cas_db *db, sqlite3_stmt *s, struct cas_card *c)
+{
+	memset(c, 0, sizeof *c);
+	c->serial_no = (uint32_t)sqlite3_column_int64(s, 0);
+	copy_text(c->name, sizeof c->name, s, 1);
+	copy_text(c->info, sizeof c->info, s, 2);
+	c->access_criteria = (uint32_t)sqlite3_column_int64(s, 4);
+	c->pair = sqlite3_column_int(s, 5);
+	copy_text(c->pair_host, sizeof c->pair_host, s, 6);
+	c->type = sqlite3_column_int(s, 7);
+	c->start = sqlite3_column_int64(s, 8);
+	c->finish = sqlite3_column_int64(s, 9);
+	c->status = sqlite3_column_int(s, 10);
+	c->blocked_until = sqlite3_column_int64(s, 11);
+	c->created = sqlite3_column_int64(s, 12);
+	c->edited = sqlite3_column_int64(s, 13);
+	c->change_no = sqlite3_column_int64(s, 14);
+	const void *blob = sqlite3_column_blob(s, 3);
+	size_t len = (size_t)sqlite3_column_bytes(s, 3);
+	if (cas_mkey_unwrap(&db->mk, c->serial_no, blob, len, c->key) < 0)
+		return seterr(db, "card %lu: key does not unwrap (wrong master key, or a wrapped key "
+			      "copied from another card)", (unsigned long)c->serial_no);
+	return 0;
+}
+
+static int bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
+{
+	if (t == NULL || *t == '\0')
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+}
+
+static void bind_card(sqlite3_stmt *s, const struct cas_card *c, const uint8_t *wrapped)
+{
+	sqlite3_bind_int64(s, 1, c->serial_no);
+	sqlite3_bind_text(s, 2, c->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, c->info, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 4, wrapped, CAS_MKEY_WRAPPED_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, c->access_criteria);
+	sqlite3_bind_int(s, 6, c->pair);
+	bind_text_or_null(s, 7, c->pair_host);
+	sqlite3_bind_int(s, 8, c->type);
+	sqlite3_bind_int64(s, 9, c->start);
+	sqlite3_bind_int64(s, 10, c->finish);
+	sqlite3_bind_int(s, 11, c->status);
+	sqlite3_bind_int64(s, 12, c->blocked_until);
+	sqlite3_bind_int64(s, 13, c->created);
+	sqlite3_bind_int64(s, 14, c->edited);
+	sqlite3_bind_int64(s, 15, c->change_no);
+}
+
+/* Draws n numbers from the change sequence; returns the last (first =
+ * last - n + 1), or -1. */
+static int64_t seq_next(struct cas_db *db, int64_t n)
+{
+	struct stmt_ref r;
+	int64_t v = -1;
+	if (acquire(db, ST_SEQ_NEXT, &r) < 0)
+		return -1;
+	sqlite3_bind_int64(r.s, 1, n);
+	if (sqlite3_step(r.s) == SQLITE_ROW)
+		v = sqlite3_column_int64(r.s, 0);
+	else
+		sqlerr(db, "unable to draw a change number");
+	/* Step to the end so the UPDATE is complete before reset. */
+	while (v >= 0 && sqlite3_step(r.s) == SQLITE_ROW)
+		;
+	release(db, &r);
+	return v;
+}
+
+static int audit_row(struct cas_db *db, const struct cas_db_actor *who, int64_t t,
+		     int has_serial, uint32_t serial, const char *field,
+		     const char *oldv, const char *newv, const char *msg)
+{
+	struct stmt_ref r;
+	if (acquire(db, ST_AUDIT_INSERT, &r) < 0)
+		return -1;
+	sqlite3_bind_int64(r.s, 1, t);
+	sqlite3_bind_text(r.s, 2, who && who->who ? who->who : "unknown", -1, SQLITE_STATIC);
+	bind_text_or_null(r.s, 3, who ? who->addr : NULL);
+	if (has_serial)
+		sqlite3_bind_int64(r.s, 4, serial);
+	else
+		sqlite3_bind_null(r.s, 4);
+	if (field)
+		sqlite3_bind_text(r.s, 5, field, -1, SQLITE_STATIC);
+	if (oldv)
+		sqlite3_bind_text(r.s, 6, oldv, -1, SQLITE_STATIC);
+	if (newv)
+		sqlite3_bind_text(r.s, 7, newv, -1, SQLITE_STATIC);
+	if (msg)
+		sqlite3_bind_text(r.s, 8, msg, -1, SQLITE_STATIC);
+	int ret = 0;
+	if (sqlite3_step(r.s) != SQLITE_DONE)
+		ret = sqlerr(db, "unable to write the audit log");
+	release(db, &r);
+	return ret;
+}
+
+static int is_constraint_pk(struct cas_db *db)
+{
+	int e = sqlite3_extended_errcode(db->sql);
+	return e == SQLITE_CONSTRAINT_PRIMARYKEY || e == SQLITE_CONSTRAINT_UNIQUE;
+}
+
+/* Inserts one validated card with the given change_no.  Returns 0,
+ * CAS_DB_EXISTS or -1.  No transaction, no audit. */
+static int insert_one(struct cas_db *db, struct stmt_ref *r, struct cas_card *c)
+{
+	uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE];
+	char why[300];
+	if (cas_card_validate(c, why, sizeof why) < 0)
+		return seterr(db, "%s", why);
+	if (cas_mkey_wrap(&db->mk, c->serial_no, c->key, wrapped) < 0)
+		return seterr(db, "card %lu: unable to wrap the key", (unsigned long)c->serial_no);
+	bind_card(r->s, c, wrapped);
+	int rc = sqlite3_step(r->s);
+	int ret = 0;
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+	} else if (is_constraint_pk(db)) {
+		seterr(db, "card %lu already exists", (unsigned long)c->serial_no);
+		ret = CAS_DB_EXISTS;
+	} else {
+		seterr(db, "unable to insert card %lu: %s", (unsigned long)c->serial_no,
+		       sqlite3_errmsg(db->sql));
+		ret = -1;
+	}
+	sqlite3_reset(r->s);
+	return ret;
+}
+
+int cas_db_card_insert(struct cas_db *db, struct cas_card *c, const struct cas_db_actor *who)
+{
+	return cas_db_cards_insert(db, c, 1, who);
+}
+
+int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
+			const struct cas_db_actor *who)
+{
+	struct op op;
+	struct stmt_ref r = { NULL, 0, 0 };
+	int ret = -1;
+	if (n == 0)
+		return 0;
+	if (op_begin(db, &op) < 0)
+		return -1;
+	int64_t t = now(db);
+	int64_t last = seq_next(db, (int64_t)n);
+	if (last < 0 || acquire(db, ST_CARD_INSERT, &r) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct cas_card *c = &cards[i];
+		int64_t created = c->created, edited = c->edited, change = c->change_no;
+		if (c->created == 0)
+			c->created = t;
+		c->edited = t;
+		c->change_no = last - (int64_t)n + 1 + (int64_t)i;
+		int rc = insert_one(db, &r, c);
+		if (rc != 0) {
+			/* Leave the caller's cards as they were. */
+			for (size_t j = 0; j < i; j++)
+				cards[j].change_no = 0;
+			c->created = created;
+			c->edited = edited;
+			c->change_no = change;
+			ret = rc;
+			goto out;
+		}
+	}
+	char msg[120];
+	if (n == 1) {
+		ret = audit_row(db, who, t, 1, cards[0].serial_no, NULL, NULL, NULL, "card created");
+	} else {
+		snprintf(msg, sizeof msg, "%zu cards created (%lu..%lu)", n,
+			 (unsigned long)cards[0].serial_no, (unsigned long)cards[n - 1].serial_no);
+		ret = audit_row(db, who, t, 0, 0, NULL, NULL, NULL, msg);
+	}
+out:
+	release(db, &r);
+	if (op_end(db, &op, ret == 0) < 0)
+		ret = -1;
+	return ret;
+}
+
+/* Reads a card and its wrapped key.  Returns 0, CAS_DB_NOTFOUND or -1. */
+static int get_card(struct cas_db *db, uint32_t serial, struct cas_card *out,
+		    uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE])
+{
+	struct stmt_ref r;
+	if (acquire(db, ST_CARD_GET, &r) < 0)
+		return -1;
+	sqlite3_bind_int64(r.s, 1, serial);
+	int rc = sqlite3_step(r.s);
+	int ret;
+	if (rc == SQLITE_ROW) {
+		ret = row_card(db, r.s, out);
+		if (ret == 0 && wrapped != NULL)
+			memcpy(wrapped, sqlite3_column_blob(r.s, 3), CAS_MKEY_WRAPPED_SIZE);
+	} else if (rc == SQLITE_DONE) {
+		seterr(db, "card %lu not found", (unsigned long)serial);
+		ret = CAS_DB_NOTFOUND;
+	} else {
+		ret = sqlerr(db, "unable to read a card");
+	}
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_card_get(struct cas_db *db, uint32_t serial, struct cas_card *out)
+{
+	int r = get_card(db, serial, out, NULL);
+	if (r != 0)
+		cas_card_wipe(out);
+	return r;
+}
+
+/* One field of the diff: name for the audit and the value as text. */
+static void fmt_field(const struct cas_card *c, unsigned bit, char *out, size_t size)
+{
+	switch (bit) {
+	case CAS_CARD_F_NAME: snprintf(out, size, "%s", c->name); break;
+	case CAS_CARD_F_INFO: snprintf(out, size, "%s", c->info); break;
+	case CAS_CARD_F_AC: snprintf(out, size, "%08lX", (unsigned long)c->access_criteria); break;
+	case CAS_CARD_F_PAIR: snprintf(out, size, "%d", c->pair); break;
+	case CAS_CARD_F_PAIR_HOST: snprintf(out, size, "%s", c->pair_host); break;
+	case CAS_CARD_F_TYPE: snprintf(out, size, "%d", c->type); break;
+	case CAS_CARD_F_START: snprintf(out, size, "%lld", (long long)c->start); break;
+	case CAS_CARD_F_FINISH: snprintf(out, size, "%lld", (long long)c->finish); break;
+	case CAS_CARD_F_STATUS: snprintf(out, size, "%d", c->status); break;
+	case CAS_CARD_F_BLOCKED: snprintf(out, size, "%lld", (long long)c->blocked_until); break;
+	default: out[0] = '\0'; break;
+	}
+}
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} card_fields[] = {
+	{ CAS_CARD_F_NAME, "name" }, { CAS_CARD_F_INFO, "info" }, { CAS_CARD_F_KEY, "key" },
+	{ CAS_CARD_F_AC, "access_criteria" }, { CAS_CARD_F_PAIR, "pair" },
+	{ CAS_CARD_F_PAIR_HOST, "pair_host" }, { CAS_CARD_F_TYPE, "type" },
+	{ CAS_CARD_F_START, "start" }, { CAS_CARD_F_FINISH, "finish" },
+	{ CAS_CARD_F_STATUS, "status" }, { CAS_CARD_F_BLOCKED, "blocked_until" },
+};
+
+/* Copies the fields named by `fields` from src into dst. */
+static void merge_fields(struct cas_card *dst, const struct cas_card *src, unsigned fields)
+{
+	if (fields & CAS_CARD_F_NAME)
+		memcpy(dst->name, src->name, sizeof dst->name);
+	if (fields & CAS_CARD_F_INFO)
+		memcpy(dst->info, src->info, sizeof dst->info);
+	if (fields & CAS_CARD_F_KEY)
+		memcpy(dst->key, src->key, sizeof dst->key);
+	if (fields & CAS_CARD_F_AC)
+		dst->access_criteria = src->access_criteria;
+	if (fields & CAS_CARD_F_PAIR)
+		dst->pair = src->pair;
+	if (fields & CAS_CARD_F_PAIR_HOST)
+		memcpy(dst->pair_host, src->pair_host, sizeof dst->pair_host);
+	if (fields & CAS_CARD_F_TYPE)
+		dst->type = src->type;
+	if (fields & CAS_CARD_F_START)
+		dst->start = src->start;
+	if (fields & CAS_CARD_F_FINISH)
+		dst->finish = src->finish;
+	if (fields & CAS_CARD_F_STATUS)
+		dst->status = src->status;
+	if (fields & CAS_CARD_F_BLOCKED)
+		dst->blocked_until = src->blocked_until;
+}
+
+/* The update inside a transaction: diff, audit, write.  *nchanged gets the
+ * count.  c is refreshed on success. */
+static int update_locked(struct cas_db *db, struct cas_card *c, unsigned fields,
+			 const struct cas_db_actor *who, int *nchanged)
+{
+	struct cas_card old, nw;
+	uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE];
+	char why[300];
+	int ret = get_card(db, c->serial_no, &old, wrapped);
+	int n = 0;
+	if (ret != 0)
+		goto out;
+	nw = old;
+	merge_fields(&nw, c, fields);
+	ret = -1;
+	if (cas_card_validate(&nw, why, sizeof why) < 0) {
+		seterr(db, "%s", why);
+		goto out;
+	}
+	int64_t t = now(db);
+	for (size_t i = 0; i < sizeof card_fields / sizeof card_fields[0]; i++) {
+		unsigned bit = card_fields[i].bit;
+		if (!(fields & bit))
+			continue;
+		if (bit == CAS_CARD_F_KEY) {
+			if (sodium_memcmp(old.key, nw.key, sizeof old.key) == 0)
+				continue;
+			n++;
+			if (audit_row(db, who, t, 1, c->serial_no, "key", NULL, NULL, "key replaced") < 0)
+				goto out;
+			continue;
+		}
+		char ov[CAS_CARD_INFO_SIZE], nv[CAS_CARD_INFO_SIZE];
+		fmt_field(&old, bit, ov, sizeof ov);
+		fmt_field(&nw, bit, nv, sizeof nv);
+		if (strcmp(ov, nv) == 0)
+			continue;
+		n++;
+		if (audit_row(db, who, t, 1, c->serial_no, card_fields[i].name,
+			      bit == CAS_CARD_F_PAIR_HOST && !*ov ? NULL : ov,
+			      bit == CAS_CARD_F_PAIR_HOST && !*nv ? NULL : nv, NULL) < 0)
+			goto out;
+	}
+	if (n > 0) {
+		if ((fields & CAS_CARD_F_KEY) && sodium_memcmp(old.key, nw.key, sizeof old.key) != 0 &&
+		    cas_mkey_wrap(&db->mk, nw.serial_no, nw.key, wrapped) < 0) {
+			seterr(db, "card %lu: unable to wrap the key", (unsigned long)nw.serial_no);
+			goto out;
+		}
+		nw.edited = t;
+		nw.change_no = seq_next(db, 1);
+		if (nw.change_no < 0)
+			goto out;
+		struct stmt_ref r;
+		if (acquire(db, ST_CARD_UPDATE, &r) < 0)
+			goto out;
+		bind_card(r.s, &nw, wrapped);
+		int rc = sqlite3_step(r.s);
+		if (rc != SQLITE_DONE) {
+			seterr(db, "unable to update card %lu: %s", (unsigned long)nw.serial_no,
+			       sqlite3_errmsg(db->sql));
+			release(db, &r);
+			goto out;
+		}
+		release(db, &r);
+	}
+	*c = nw;
+	*nchanged = n;
+	ret = 0;
+out:
+	cas_card_wipe(&old);
+	cas_card_wipe(&nw);
+	sodium_memzero(wrapped, sizeof wrapped);
+	return ret;
+}
+
+int cas_db_card_update(struct cas_db *db, struct cas_card *c, unsigned fields,
+		       const struct cas_db_actor *who, int *changed)
+{
+	struct op op;
+	int n = 0;
+	if (changed)
+		*changed = 0;
+	if (op_begin(db, &op) < 0)
+		return -1;
+	int ret = update_locked(db, c, fields & CAS_CARD_F_ALL, who, &n);
+	if (op_end(db, &op, ret == 0) < 0)
+		ret = -1;
+	if (ret == 0 && changed)
+		*changed = n;
+	return ret;
+}
+
+int cas_db_card_touch(struct cas_db *db, uint32_t serial, const struct cas_db_actor *who,
+		      const char *reason)
+{
+	struct op op;
+	struct stmt_ref r = { NULL, 0, 0 };
+	char msg[300];
+	int ret = -1;
+	if (op_begin(db, &op) < 0)
+		return -1;
+	int64_t t = now(db);
+	int64_t change = seq_next(db, 1);
+	if (change < 0 || acquire(db, ST_CARD_TOUCH, &r) < 0)
+		goto out;
+	sqlite3_bind_int64(r.s, 1, serial);
+	sqlite3_bind_int64(r.s, 2, t);
+	sqlite3_bind_int64(r.s, 3, change);
+	if (sqlite3_step(r.s) != SQLITE_DONE) {
+		sqlerr(db, "unable to touch a card");
+		goto out;
+	}
+	if (sqlite3_changes(db->sql) == 0) {
+		seterr(db, "card %lu not found", (unsigned long)serial);
+		ret = CAS_DB_NOTFOUND;
+		goto out;
+	}
+	snprintf(msg, sizeof msg, "touched: %s", reason ? reason : "resend");
+	ret = audit_row(db, who, t, 1, serial, NULL, NULL, NULL, msg);
+out:
+	release(db, &r);
+	if (op_end(db, &op, ret == 0) < 0)
+		ret = -1;
+	return ret;
+}
+
+int cas_db_card_delete(struct cas_db *db, uint32_t serial, const struct cas_db_actor *who)
+{
+	struct op op;
+	struct stmt_ref r = { NULL, 0, 0 };
+	int ret = -1;
+	if (op_begin(db, &op) < 0)
+		return -1;
+	int64_t t = now(db);
+	/* The trigger cards_tombstone draws the change number. */
+	if (acquire(db, ST_CARD_DELETE, &r) < 0)
+		goto out;
+	sqlite3_bind_int64(r.s, 1, serial);
+	if (sqlite3_step(r.s) != SQLITE_DONE) {
+		sqlerr(db, "unable to delete a card");
+		goto out;
+	}
+	if (sqlite3_changes(db->sql) == 0) {
+		seterr(db, "card %lu not found", (unsigned long)serial);
+		ret = CAS_DB_NOTFOUND;
+		goto out;
+	}
+	release(db, &r);
+	if (acquire(db, ST_TOMB_TIME, &r) < 0)
+		goto out;
+	sqlite3_bind_int64(r.s, 1, serial);
+	sqlite3_bind_int64(r.s, 2, t);
+	if (sqlite3_step(r.s) != SQLITE_DONE) {
+		sqlerr(db, "unable to delete a card");
+		goto out;
+	}
+	ret = audit_row(db, who, t, 1, serial, NULL, NULL, NULL, "card deleted");
+out:
+	release(db, &r);
+	if (op_end(db, &op, ret == 0) < 0)
+		ret = -1;
+	return ret;
+}
+
+static int single_int64(struct cas_db *db, int id, int64_t *out, const char *what)
+{
+	struct stmt_ref r;
+	int ret = -1;
+	if (acquire(db, id, &r) < 0)
+		return -1;
+	if (sqlite3_step(r.s) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(r.s, 0);
+		ret = 0;
+	} else {
+		sqlerr(db, what);
+	}
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_card_count(struct cas_db *db, int64_t *count)
+{
+	return single_int64(db, ST_CARD_COUNT, count, "unable to count cards");
+}
+
+int cas_db_change_max(struct cas_db *db, int64_t *out)
+{
+	return single_int64(db, ST_SEQ_GET, out, "unable to read the change sequence");
+}
+
+/* Runs a card query (parameters bound by the caller through p1/p2) and
+ * calls cb for each row.  A card whose key does not unwrap is logged and
+ * skipped: one damaged row must not stop the EMM carousel. */
+static int each_card(struct cas_db *db, int id, int nparams, int64_t p1, int64_t p2,
+		     cas_db_card_fn *cb, cas_db_deleted_fn *on_deleted, void *ctx)
+{
+	struct stmt_ref r;
+	struct cas_card c;
+	int ret = 0;
+	if (acquire(db, id, &r) < 0)
+		return -1;
+	if (nparams >= 1)
+		sqlite3_bind_int64(r.s, 1, p1);
+	if (nparams >= 2)
+		sqlite3_bind_int64(r.s, 2, p2);
+	for (;;) {
+		int rc = sqlite3_step(r.s);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			ret = sqlerr(db, "unable to read cards");
+			break;
+		}
+		if (id == ST_CARDS_CHANGED && sqlite3_column_int(r.s, 15) == 1) {
+			if (on_deleted)
+				ret = on_deleted(ctx, (uint32_t)sqlite3_column_int64(r.s, 0),
+						 sqlite3_column_int64(r.s, 14));
+		} else if (row_card(db, r.s, &c) < 0) {
+			cas_log(CAS_LOG_ERROR, "%s; skipped", db->err);
+			continue;
+		} else {
+			ret = cb(ctx, &c);
+		}
+		if (ret != 0)
+			break;
+	}
+	cas_card_wipe(&c);
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_cards_each(struct cas_db *db, cas_db_card_fn *cb, void *ctx)
+{
+	return each_card(db, ST_CARDS_ALL, 0, 0, 0, cb, NULL, ctx);
+}
+
+int cas_db_cards_range(struct cas_db *db, uint32_t first, uint32_t last,
+		       cas_db_card_fn *cb, void *ctx)
+{
+	return each_card(db, ST_CARDS_RANGE, 2, first, last, cb, NULL, ctx);
+}
+
+int cas_db_cards_changed_since(struct cas_db *db, int64_t after,
+			       cas_db_card_fn *cb, cas_db_deleted_fn *on_deleted, void *ctx)
+{
+	return each_card(db, ST_CARDS_CHANGED, 1, after, 0, cb, on_deleted, ctx);
+}
+
+int cas_db_cards_on_air(struct cas_db *db, int64_t t, int off_days,
+			cas_db_card_fn *cb, void *ctx)
+{
+	return each_card(db, ST_CARDS_ON_AIR, 2, t, t - (int64_t)off_days * 86400, cb, NULL, ctx);
+}
+
+int cas_db_cards_expired(struct cas_db *db, int64_t t, cas_db_card_fn *cb, void *ctx)
+{
+	return each_card(db, ST_CARDS_EXPIRED, 1, t, 0, cb, NULL, ctx);
+}
+
+int cas_db_cards_block_ended(struct cas_db *db, int64_t t, cas_db_card_fn *cb, void *ctx)
+{
+	return each_card(db, ST_CARDS_BLOCK_ENDED, 1, t, 0, cb, NULL, ctx);
+}
+
+/* Collects the serials a query returns, then updates each card, all in one
+ * transaction (a query must not run over rows it is changing). */
+static int bulk_update(struct cas_db *db, int id, int64_t t, unsigned field,
+		       const struct cas_db_actor *who, int64_t *count)
+{
+	struct op op;
+	struct stmt_ref r = { NULL, 0, 0 };
+	uint32_t *serials = NULL;
+	size_t n = 0, cap = 0;
+	int64_t done = 0;
+	int ret = -1;
+	if (count)
+		*count = 0;
+	if (op_begin(db, &op) < 0)
+		return -1;
+	if (acquire(db, id, &r) < 0)
+		goto out;
+	sqlite3_bind_int64(r.s, 1, t);
+	for (;;) {
+		int rc = sqlite3_step(r.s);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			sqlerr(db, "unable to read cards");
+			goto out;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			uint32_t *p = realloc(serials, ncap * sizeof *p);
+			if (p == NULL) {
+				seterr(db, "out of memory");
+				goto out;
+			}
+			serials = p;
+			cap = ncap;
+		}
+		serials[n++] = (uint32_t)sqlite3_column_int64(r.s, 0);
+	}
+	release(db, &r);
+	for (size_t i = 0; i < n; i++) {
+		struct cas_card c;
+		int changed = 0;
+		memset(&c, 0, sizeof c);
+		c.serial_no = serials[i];
+		c.status = CAS_CARD_EXPIRED;
+		c.blocked_until = 0;
+		int u = update_locked(db, &c, field, who, &changed);
+		cas_card_wipe(&c);
+		if (u != 0) {
+			if (u == CAS_DB_NOTFOUND)
+				seterr(db, "card %lu vanished during the update", (unsigned long)serials[i]);
+			goto out;
+		}
+		done += changed > 0;
+	}
+	ret = 0;
+out:
+	release(db, &r);
+	free(serials);
+	if (op_end(db, &op, ret == 0) < 0)
+		ret = -1;
+	if (ret == 0 && count)
+		*count = done;
+	return ret;
+}
+
+int cas_db_cards_expire(struct cas_db *db, int64_t t, const struct cas_db_actor *who,
+			int64_t *count)
+{
+	return bulk_update(db, ST_SERIALS_EXPIRED, t, CAS_CARD_F_STATUS, who, count);
+}
+
+int cas_db_cards_unblock(struct cas_db *db, int64_t t, const struct cas_db_actor *who,
+			 int64_t *count)
+{
+	return bulk_update(db, ST_SERIALS_BLOCK_ENDED, t, CAS_CARD_F_BLOCKED, who, count);
+}
+
+/* ---- generators ---- */
+
+static const char *kind_name(enum cas_gen_kind k)
+{
+	return k == CAS_GEN_ECMG ? "ecmg" : k == CAS_GEN_EMMG ? "emmg" : NULL;
+}
+
+static int gen_check(struct cas_db *db, const struct cas_generator *g)
+{
+	if (kind_name(g->kind) == NULL)
+		return seterr(db, "generator %s: unknown kind %d", g->name, (int)g->kind);
+	if (!text_ok(g->name, sizeof g->name) || g->name[0] == '\0')
+		return seterr(db, "generator: name missing or too long");
+	if (!text_ok(g->peer, sizeof g->peer) || !text_ok(g->state, sizeof g->state) ||
+	    !text_ok(g->settings, sizeof g->settings))
+		return seterr(db, "generator %s: text field too long", g->name);
+	return 0;
+}
+
+int cas_db_gen_upsert(struct cas_db *db, const struct cas_generator *g)
+{
+	struct stmt_ref r;
+	if (gen_check(db, g) < 0 || acquire(db, ST_GEN_UPSERT, &r) < 0)
+		return -1;
+	sqlite3_bind_text(r.s, 1, kind_name(g->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 2, g->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 3, g->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 4, g->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 5, g->settings, -1, SQLITE_STATIC);
+	const int64_t nums[] = { g->pid, g->started, g->last_seen, now(db), g->channels, g->streams,
+				 g->cw_provisions, g->ecms, g->emms, g->bytes, g->errors,
+				 g->queue_len, g->cycle_ms, g->bandwidth };
+	for (int i = 0; i < (int)(sizeof nums / sizeof nums[0]); i++)
+		sqlite3_bind_int64(r.s, 6 + i, nums[i]);
+	int ret = 0;
+	if (sqlite3_step(r.s) != SQLITE_DONE)
+		ret = sqlerr(db, "unable to write a generator record");
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_gen_update_counters(struct cas_db *db, const struct cas_generator *g)
+{
+	struct stmt_ref r;
+	if (gen_check(db, g) < 0 || acquire(db, ST_GEN_COUNTERS, &r) < 0)
+		return -1;
+	sqlite3_bind_text(r.s, 1, kind_name(g->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 2, g->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 3, g->state, -1, SQLITE_STATIC);
+	const int64_t nums[] = { g->last_seen, now(db), g->channels, g->streams, g->cw_provisions,
+				 g->ecms, g->emms, g->bytes, g->errors, g->queue_len, g->cycle_ms,
+				 g->bandwidth };
+	for (int i = 0; i < (int)(sizeof nums / sizeof nums[0]); i++)
+		sqlite3_bind_int64(r.s, 4 + i, nums[i]);
+	int ret = 0;
+	if (sqlite3_step(r.s) != SQLITE_DONE)
+		ret = sqlerr(db, "unable to write generator counters");
+	else if (sqlite3_changes(db->sql) == 0)
+		ret = CAS_DB_NOTFOUND, seterr(db, "generator %s %s not found", kind_name(g->kind), g->name);
+	release(db, &r);
+	return ret;
+}
+
+static void row_gen(sqlite3_stmt *s, struct cas_generator *g)
+{
+	memset(g, 0, sizeof *g);
+	const unsigned char *k = sqlite3_column_text(s, 0);
+	g->kind = k && strcmp((const char *)k, "ecmg") == 0 ? CAS_GEN_ECMG : CAS_GEN_EMMG;
+	copy_text(g->name, sizeof g->name, s, 1);
+	copy_text(g->peer, sizeof g->peer, s, 2);
+	copy_text(g->state, sizeof g->state, s, 3);
+	copy_text(g->settings, sizeof g->settings, s, 4);
+	int64_t *nums[] = { &g->pid, &g->started, &g->last_seen, &g->updated, &g->channels,
+			    &g->streams, &g->cw_provisions, &g->ecms, &g->emms, &g->bytes,
+			    &g->errors, &g->queue_len, &g->cycle_ms, &g->bandwidth };
+	for (int i = 0; i < (int)(sizeof nums / sizeof nums[0]); i++)
+		*nums[i] = sqlite3_column_int64(s, 5 + i);
+}
+
+int cas_db_gen_get(struct cas_db *db, enum cas_gen_kind kind, const char *name,
+		   struct cas_generator *out)
+{
+	struct stmt_ref r;
+	if (kind_name(kind) == NULL)
+		return seterr(db, "generator %s: unknown kind %d", name, (int)kind);
+	if (acquire(db, ST_GEN_GET, &r) < 0)
+		return -1;
+	sqlite3_bind_text(r.s, 1, kind_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 2, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(r.s);
+	int ret = 0;
+	if (rc == SQLITE_ROW)
+		row_gen(r.s, out);
+	else if (rc == SQLITE_DONE)
+		ret = CAS_DB_NOTFOUND, seterr(db, "generator %s %s not found", kind_name(kind), name);
+	else
+		ret = sqlerr(db, "unable to read a generator record");
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_gen_delete(struct cas_db *db, enum cas_gen_kind kind, const char *name)
+{
+	struct stmt_ref r;
+	if (kind_name(kind) == NULL)
+		return seterr(db, "generator %s: unknown kind %d", name, (int)kind);
+	if (acquire(db, ST_GEN_DELETE, &r) < 0)
+		return -1;
+	sqlite3_bind_text(r.s, 1, kind_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(r.s, 2, name, -1, SQLITE_STATIC);
+	int ret = 0;
+	if (sqlite3_step(r.s) != SQLITE_DONE)
+		ret = sqlerr(db, "unable to delete a generator record");
+	else if (sqlite3_changes(db->sql) == 0)
+		ret = CAS_DB_NOTFOUND, seterr(db, "generator %s %s not found", kind_name(kind), name);
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_gen_each(struct cas_db *db, cas_db_gen_fn *cb, void *ctx)
+{
+	struct stmt_ref r;
+	struct cas_generator g;
+	int ret = 0;
+	if (acquire(db, ST_GEN_EACH, &r) < 0)
+		return -1;
+	for (;;) {
+		int rc = sqlite3_step(r.s);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			ret = sqlerr(db, "unable to read generator records");
+			break;
+		}
+		row_gen(r.s, &g);
+		ret = cb(ctx, &g);
+		if (ret != 0)
+			break;
+	}
+	release(db, &r);
+	return ret;
+}
+
+/* ---- audit ---- */
+
+int cas_db_audit_add(struct cas_db *db, const struct cas_audit *a)
+{
+	struct cas_db_actor who = { a->who, a->addr };
+	if (a->who == NULL || a->who[0] == '\0')
+		return seterr(db, "audit: who is missing");
+	return audit_row(db, &who, a->time ? a->time : now(db), a->has_serial, a->serial_no,
+			 a->field, a->old_value, a->new_value, a->message);
+}
+
+static const char *col_text(sqlite3_stmt *s, int col)
+{
+	return (const char *)sqlite3_column_text(s, col);
+}
+
+int cas_db_audit_each(struct cas_db *db, int64_t after_id, int serial_filter, uint32_t serial,
+		      cas_db_audit_fn *cb, void *ctx)
+{
+	struct stmt_ref r;
+	int ret = 0;
+	if (acquire(db, serial_filter ? ST_AUDIT_EACH_SERIAL : ST_AUDIT_EACH, &r) < 0)
+		return -1;
+	sqlite3_bind_int64(r.s, 1, after_id);
+	if (serial_filter)
+		sqlite3_bind_int64(r.s, 2, serial);
+	for (;;) {
+		int rc = sqlite3_step(r.s);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			ret = sqlerr(db, "unable to read the audit log");
+			break;
+		}
+		struct cas_audit a;
+		a.id = sqlite3_column_int64(r.s, 0);
+		a.time = sqlite3_column_int64(r.s, 1);
+		a.who = col_text(r.s, 2);
+		a.addr = col_text(r.s, 3);
+		a.has_serial = sqlite3_column_type(r.s, 4) != SQLITE_NULL;
+		a.serial_no = (uint32_t)sqlite3_column_int64(r.s, 4);
+		a.field = col_text(r.s, 5);
+		a.old_value = col_text(r.s, 6);
+		a.new_value = col_text(r.s, 7);
+		a.message = col_text(r.s, 8);
+		ret = cb(ctx, &a);
+		if (ret != 0)
+			break;
+	}
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_audit_purge(struct cas_db *db, int64_t t, int keep_days, int64_t *deleted)
+{
+	struct stmt_ref r;
+	if (deleted)
+		*deleted = 0;
+	if (acquire(db, ST_AUDIT_PURGE, &r) < 0)
+		return -1;
+	sqlite3_bind_int64(r.s, 1, t - (int64_t)keep_days * 86400);
+	int ret = 0;
+	if (sqlite3_step(r.s) != SQLITE_DONE)
+		ret = sqlerr(db, "unable to purge the audit log");
+	else if (deleted)
+		*deleted = sqlite3_changes64(db->sql);
+	release(db, &r);
+	return ret;
+}
+
+/* ---- settings ---- */
+
+int cas_db_setting_get(struct cas_db *db, const char *key, char *out, size_t size)
+{
+	struct stmt_ref r;
+	if (size > 0)
+		out[0] = '\0';
+	if (acquire(db, ST_SET_GET, &r) < 0)
+		return -1;
+	sqlite3_bind_text(r.s, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(r.s);
+	int ret = 0;
+	if (rc == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(r.s, 0);
+		size_t n = (size_t)sqlite3_column_bytes(r.s, 0);
+		if (n >= size)
+			ret = seterr(db, "setting %s: value longer than %zu bytes", key, size ? size - 1 : 0);
+		else {
+			memcpy(out, v ? (const char *)v : "", n);
+			out[n] = '\0';
+		}
+	} else if (rc == SQLITE_DONE) {
+		ret = CAS_DB_NOTFOUND;
+		seterr(db, "setting %s not found", key);
+	} else {
+		ret = sqlerr(db, "unable to read a setting");
+	}
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_setting_set(struct cas_db *db, const char *key, const char *value)
+{
+	struct stmt_ref r;
+	if (acquire(db, value ? ST_SET_PUT : ST_SET_DEL, &r) < 0)
+		return -1;
+	sqlite3_bind_text(r.s, 1, key, -1, SQLITE_STATIC);
+	if (value) {
+		sqlite3_bind_text(r.s, 2, value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(r.s, 3, now(db));
+	}
+	int ret = 0;
+	if (sqlite3_step(r.s) != SQLITE_DONE)
+		ret = sqlerr(db, "unable to write a setting");
+	release(db, &r);
+	return ret;
+}
+
+/* ---- backup ---- */
+
+int cas_db_backup(struct cas_db *db, const char *path)
+{
+	char tmp[4200];
+	sqlite3 *dst = NULL;
+	int ret = -1;
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return seterr(db, "unable to back up to %s: path too long", path);
+	if (cas_fs_mkdir_parent(path, db->err, sizeof db->err) < 0)
+		return -1;
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return seterr(db, "unable to back up to %s: %s", tmp, strerror(errno));
+	close(fd);
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		seterr(db, "unable to back up to %s: %s", tmp, dst ? sqlite3_errmsg(dst) : "out of memory");
+		goto out;
+	}
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", db->sql, "main");
+	if (b == NULL) {
+		seterr(db, "unable to back up to %s: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* One step copies every page within one read transaction of the
+	 * source: a consistent snapshot, and WAL lets writers go on. */
+	int rc;
+	do {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(20);
+	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		seterr(db, "unable to back up to %s: %s", tmp, sqlite3_errstr(rc));
+		goto out;
+	}
+	/* The copy is one self-contained file, not a WAL database. */
+	if (sqlite3_exec(dst, "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL;",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		seterr(db, "unable to back up to %s: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		seterr(db, "unable to back up to %s: %s", tmp, sqlite3_errmsg(dst));
+		dst = NULL;
+		goto out;
+	}
+	dst = NULL;
+	fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		seterr(db, "unable to back up to %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		seterr(db, "unable to back up to %s: %s", path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (dst)
+		sqlite3_close(dst);
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
+}

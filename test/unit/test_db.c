@@ -1,0 +1,1374 @@
+/* The SQLite access layer (libcas/db.c): schema, migrations, cards, change
+ * sequence, audit, generators, settings, transactions, backup.  Checks rows
+ * in the file through a raw sqlite3 connection, not only through the API. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "mkey.h"
+#include "schema.h"
+
+#define T0 1735689600LL	/* 2025-01-01 00:00:00 UTC */
+#define DAY 86400LL
+
+struct fx {
+	char dir[64];
+	char path[160];
+	struct cas_mkey mk;
+	int64_t clock;
+	struct cas_db *db;
+};
+
+static int64_t fake_clock(void *ctx)
+{
+	return *(int64_t *)ctx;
+}
+
+static const struct cas_db_actor api = { "api", "192.0.2.7" };
+static const struct cas_db_actor cron = { "cron", NULL };
+static const struct cas_db_actor casprog = { "casprog", NULL };
+
+static void master_bytes(uint8_t m[32], uint8_t seed)
+{
+	for (int i = 0; i < 32; i++)
+		m[i] = (uint8_t)(seed + 7 * i);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	uint8_t m[32];
+	if (f == NULL)
+		return -1;
+	strcpy(f->dir, "/tmp/test_db.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof f->path, "%s/var/lib/cas.db", f->dir);
+	master_bytes(m, 1);
+	if (cas_mkey_from_bytes(&f->mk, m) < 0)
+		return -1;
+	f->clock = T0;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[200];
+	cas_db_close(f->db);
+	cas_mkey_clear(&f->mk);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static struct cas_db *open_db(struct fx *f)
+{
+	struct cas_db *db = NULL;
+	int r = cas_db_open(&db, f->path, &f->mk, NULL);
+	if (r != 0)
+		fail_msg("cas_db_open: %s", cas_db_errmsg(db));
+	cas_db_set_clock(db, fake_clock, &f->clock);
+	return db;
+}
+
+static void make_card(struct cas_card *c, uint32_t serial)
+{
+	memset(c, 0, sizeof *c);
+	c->serial_no = serial;
+	snprintf(c->name, sizeof c->name, "Subscriber %u", serial);
+	snprintf(c->info, sizeof c->info, "flat %u", serial % 1000);
+	for (int i = 0; i < 16; i++)
+		c->key[i] = (uint8_t)(serial * 31 + (uint32_t)i * 17 + 0x5A);
+	c->access_criteria = 0x0000000F;
+	c->pair = 0;
+	c->type = CAS_CARD_PROTECT_ON;
+	c->start = T0 - 10 * DAY;
+	c->finish = T0 + 30 * DAY;
+	c->status = CAS_CARD_ACTIVE;
+}
+
+/* Raw SQL helpers on a connection of their own. */
+static sqlite3 *raw_open(const char *path)
+{
+	sqlite3 *s = NULL;
+	assert_int_equal(sqlite3_open_v2(path, &s, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(s, 2000);
+	return s;
+}
+
+static int64_t q_int(sqlite3 *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("prepare %s: %s", sql, sqlite3_errmsg(s));
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		fail_msg("no row for %s (%d: %s)", sql, rc, sqlite3_errmsg(s));
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void q_text(sqlite3 *s, const char *sql, char *out, size_t size)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("prepare %s: %s", sql, sqlite3_errmsg(s));
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("no row for %s", sql);
+	const unsigned char *t = sqlite3_column_text(st, 0);
+	snprintf(out, size, "%s", t ? (const char *)t : "(null)");
+	sqlite3_finalize(st);
+}
+
+/* The details of EXPLAIN QUERY PLAN, joined. */
+static void q_plan(sqlite3 *s, const char *sql, char *out, size_t size)
+{
+	sqlite3_stmt *st;
+	char q[600];
+	snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_prepare_v2(s, q, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("prepare %s: %s", q, sqlite3_errmsg(s));
+	out[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		size_t n = strlen(out);
+		snprintf(out + n, size - n, "%s; ", (const char *)sqlite3_column_text(st, 3));
+	}
+	sqlite3_finalize(st);
+}
+
+static void q_exec(sqlite3 *s, const char *sql)
+{
+	char *err = NULL;
+	if (sqlite3_exec(s, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("exec %s: %s", sql, err);
+}
+
+/* ---- schema and opening ---- */
+
+static void test_open_creates_schema(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+	char buf[64];
+	umask(022);
+	f->db = open_db(f);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);	/* subscriber data */
+
+	int v = 0;
+	assert_int_equal(cas_db_schema_version(f->db, &v), 0);
+	assert_int_equal(v, (int)cas_schema_migration_count);
+	assert_true(cas_schema_migration_count >= 3);
+
+	sqlite3 *s = raw_open(f->path);
+	static const char *const tables[] = {
+		"cards", "cards_deleted", "audit", "settings", "generators", "seq", "schema_migrations",
+	};
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		char sql[200];
+		snprintf(sql, sizeof sql,
+			 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'", tables[i]);
+		if (q_int(s, sql) != 1)
+			fail_msg("table %s missing", tables[i]);
+	}
+	static const char *const indexes[] = {
+		"cards_change_no", "cards_finish", "cards_edited", "cards_active_finish",
+		"cards_blocked", "audit_time",
+	};
+	for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++) {
+		char sql[200];
+		snprintf(sql, sizeof sql,
+			 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '%s'", indexes[i]);
+		if (q_int(s, sql) != 1)
+			fail_msg("index %s missing", indexes[i]);
+	}
+	assert_int_equal(q_int(s, "PRAGMA user_version"), (int64_t)cas_schema_migration_count);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM schema_migrations"), (int64_t)cas_schema_migration_count);
+	assert_int_equal(q_int(s, "SELECT max(version) FROM schema_migrations"), (int64_t)cas_schema_migration_count);
+	q_text(s, "SELECT name FROM schema_migrations WHERE version = 1", buf, sizeof buf);
+	assert_string_equal(buf, "001_initial");
+	q_text(s, "PRAGMA journal_mode", buf, sizeof buf);
+	assert_string_equal(buf, "wal");
+	/* the master key check value is recorded, the key itself nowhere */
+	assert_int_equal(q_int(s, "SELECT length(value) FROM settings WHERE key = 'db.master_key_check'"), 32);
+	/* point lookups by serial use the rowid, change_no lookups its index */
+	char plan[300];
+	q_plan(s, "SELECT * FROM cards WHERE serial_no = 5", plan, sizeof plan);
+	assert_string_equal(plan, "SEARCH cards USING INTEGER PRIMARY KEY (rowid=?); ");
+	q_plan(s, "SELECT * FROM cards WHERE change_no > 5 ORDER BY change_no", plan, sizeof plan);
+	assert_string_equal(plan, "SEARCH cards USING INDEX cards_change_no (change_no>?); ");
+	sqlite3_close(s);
+
+	/* opening again changes nothing */
+	cas_db_close(f->db);
+	f->db = open_db(f);
+	s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM schema_migrations"), (int64_t)cas_schema_migration_count);
+	sqlite3_close(s);
+}
+
+static void test_open_errors(void **state)
+{
+	struct fx *f = *state;
+	char want[400], p[200];
+	struct cas_db *db = NULL;
+	struct cas_db_options noc = { 0, 0 };
+
+	/* a folder in the way is a file */
+	snprintf(p, sizeof p, "%s/plain", f->dir);
+	close(open(p, O_WRONLY | O_CREAT, 0600));
+	snprintf(f->path, sizeof f->path, "%s/plain/cas.db", f->dir);
+	assert_int_equal(cas_db_open(&db, f->path, &f->mk, NULL), -1);
+	snprintf(want, sizeof want, "unable to create folder %s/plain: Not a directory", f->dir);
+	assert_string_equal(cas_db_errmsg(db), want);
+	cas_db_close(db);
+
+	/* missing and not to be created */
+	snprintf(f->path, sizeof f->path, "%s/missing.db", f->dir);
+	assert_int_equal(cas_db_open(&db, f->path, &f->mk, &noc), -1);
+	snprintf(want, sizeof want, "unable to open database %s: unable to open database file", f->path);
+	assert_string_equal(cas_db_errmsg(db), want);
+	cas_db_close(db);
+	assert_int_equal(access(f->path, F_OK), -1);
+
+	/* not an SQLite file */
+	snprintf(f->path, sizeof f->path, "%s/junk.db", f->dir);
+	int fd = open(f->path, O_WRONLY | O_CREAT, 0600);
+	char junk[4096];
+	memset(junk, 'x', sizeof junk);
+	assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+	close(fd);
+	assert_int_equal(cas_db_open(&db, f->path, &f->mk, NULL), -1);
+	snprintf(want, sizeof want, "unable to open database %s: file is not a database", f->path);
+	assert_string_equal(cas_db_errmsg(db), want);
+	cas_db_close(db);
+
+	/* made by a newer FreeCAS */
+	snprintf(f->path, sizeof f->path, "%s/new.db", f->dir);
+	assert_int_equal(cas_db_open(&db, f->path, &f->mk, NULL), 0);
+	cas_db_close(db);
+	sqlite3 *s = raw_open(f->path);
+	q_exec(s, "PRAGMA user_version = 99");
+	sqlite3_close(s);
+	assert_int_equal(cas_db_open(&db, f->path, &f->mk, NULL), -1);
+	snprintf(want, sizeof want, "database %s has schema version 99, newer than this program (%u)",
+		 f->path, cas_schema_migration_count);
+	assert_string_equal(cas_db_errmsg(db), want);
+	cas_db_close(db);
+
+	/* no master key */
+	struct cas_mkey none;
+	memset(&none, 0, sizeof none);
+	assert_int_equal(cas_db_open(&db, f->path, &none, NULL), -1);
+	snprintf(want, sizeof want, "unable to open database %s: no master key", f->path);
+	assert_string_equal(cas_db_errmsg(db), want);
+	cas_db_close(db);
+	assert_string_equal(cas_db_errmsg(NULL), "out of memory");
+}
+
+/* ---- cards ---- */
+
+static void assert_card_equal(const struct cas_card *a, const struct cas_card *b)
+{
+	assert_int_equal(a->serial_no, b->serial_no);
+	assert_string_equal(a->name, b->name);
+	assert_string_equal(a->info, b->info);
+	assert_memory_equal(a->key, b->key, 16);
+	assert_int_equal(a->access_criteria, b->access_criteria);
+	assert_int_equal(a->pair, b->pair);
+	assert_string_equal(a->pair_host, b->pair_host);
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->start, b->start);
+	assert_int_equal(a->finish, b->finish);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->blocked_until, b->blocked_until);
+	assert_int_equal(a->created, b->created);
+	assert_int_equal(a->edited, b->edited);
+	assert_int_equal(a->change_no, b->change_no);
+}
+
+static void test_card_crud(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c, g;
+	char want[200];
+	f->db = open_db(f);
+
+	make_card(&c, 2100000000);
+	strcpy(c.name, "Jürgen / \"Ørsted\"; x");	/* UTF-8, quotes, ; */
+	strcpy(c.pair_host, "E0302B");
+	c.pair = 1;
+	c.access_criteria = 0xFFFFFFFF;
+	c.finish = 4294967295LL;
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(c.created, T0);
+	assert_int_equal(c.edited, T0);
+	assert_true(c.change_no > 0);
+
+	assert_int_equal(cas_db_card_get(f->db, 2100000000, &g), 0);
+	assert_card_equal(&c, &g);
+
+	/* the rows in the file */
+	sqlite3 *s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT access_criteria FROM cards WHERE serial_no = 2100000000"), 0xFFFFFFFFLL);
+	assert_int_equal(q_int(s, "SELECT length(key) FROM cards WHERE serial_no = 2100000000"), CAS_MKEY_WRAPPED_SIZE);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE serial_no = 2100000000 AND message = 'card created' AND who = 'api' AND addr = '192.0.2.7'"), 1);
+
+	/* pair_host "" is NULL in the database */
+	make_card(&c, 2100000001);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(q_int(s, "SELECT pair_host IS NULL FROM cards WHERE serial_no = 2100000001"), 1);
+
+	/* taken serial */
+	make_card(&c, 2100000000);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), CAS_DB_EXISTS);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000000 already exists");
+
+	/* not found */
+	assert_int_equal(cas_db_card_get(f->db, 2100000099, &g), CAS_DB_NOTFOUND);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000099 not found");
+
+	/* update some fields; the others keep their database values */
+	f->clock = T0 + 60;
+	memset(&c, 0, sizeof c);
+	c.serial_no = 2100000000;
+	strcpy(c.info, "moved");
+	c.finish = T0 + 365 * DAY;
+	c.name[0] = 'Z';	/* not in the field mask: ignored */
+	int changed = -1;
+	assert_int_equal(cas_db_card_update(f->db, &c, CAS_CARD_F_INFO | CAS_CARD_F_FINISH, &api, &changed), 0);
+	assert_int_equal(changed, 2);
+	assert_string_equal(c.name, "Jürgen / \"Ørsted\"; x");	/* refreshed from the row */
+	assert_string_equal(c.info, "moved");
+	assert_int_equal(c.finish, T0 + 365 * DAY);
+	assert_int_equal(c.edited, T0 + 60);
+	assert_int_equal(c.created, T0);
+	assert_int_equal(cas_db_card_get(f->db, 2100000000, &g), 0);
+	assert_card_equal(&c, &g);
+
+	/* new key */
+	memset(c.key, 0xA5, 16);
+	assert_int_equal(cas_db_card_update(f->db, &c, CAS_CARD_F_KEY, &api, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(cas_db_card_get(f->db, 2100000000, &g), 0);
+	uint8_t a5[16];
+	memset(a5, 0xA5, 16);
+	assert_memory_equal(g.key, a5, 16);
+
+	/* update of a missing card */
+	c.serial_no = 2100000099;
+	assert_int_equal(cas_db_card_update(f->db, &c, CAS_CARD_F_ALL, &api, &changed), CAS_DB_NOTFOUND);
+	assert_int_equal(changed, 0);
+
+	int64_t n = 0;
+	assert_int_equal(cas_db_card_count(f->db, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(cas_db_card_delete(f->db, 2100000000, &api), 0);
+	assert_int_equal(cas_db_card_get(f->db, 2100000000, &g), CAS_DB_NOTFOUND);
+	assert_int_equal(cas_db_card_delete(f->db, 2100000000, &api), CAS_DB_NOTFOUND);
+	snprintf(want, sizeof want, "card %u not found", 2100000000u);
+	assert_string_equal(cas_db_errmsg(f->db), want);
+	assert_int_equal(cas_db_card_count(f->db, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE serial_no = 2100000000 AND message = 'card deleted'"), 1);
+	assert_int_equal(q_int(s, "SELECT deleted FROM cards_deleted WHERE serial_no = 2100000000"), T0 + 60);
+
+	/* any u32 is a serial */
+	make_card(&c, 0);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	make_card(&c, 4294967295u);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(cas_db_card_get(f->db, 4294967295u, &g), 0);
+	assert_int_equal(g.serial_no, 4294967295u);
+	sqlite3_close(s);
+	cas_card_wipe(&g);
+}
+
+static void test_validation(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c, g;
+	int changed;
+	f->db = open_db(f);
+
+	make_card(&c, 2100000010);
+	c.pair = 2;
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000010: pair must be 0 or 1");
+	make_card(&c, 2100000010);
+	c.type = 0;
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000010: type must be 1 (protection on) or 2 (off)");
+	make_card(&c, 2100000010);
+	c.finish = 4294967296LL;
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000010: finish out of range 0..4294967295");
+	make_card(&c, 2100000010);
+	memset(c.name, 'n', sizeof c.name);	/* no NUL inside */
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000010: name longer than 255 bytes");
+
+	make_card(&c, 2100000010);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	c.status = 7;
+	c.finish = 1;
+	assert_int_equal(cas_db_card_update(f->db, &c, CAS_CARD_F_STATUS | CAS_CARD_F_FINISH, &api, &changed), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000010: status must be 0 (disabled), 1 (active) or 2 (expired)");
+	assert_int_equal(cas_db_card_get(f->db, 2100000010, &g), 0);
+	assert_int_equal(g.status, CAS_CARD_ACTIVE);
+	assert_int_equal(g.finish, T0 + 30 * DAY);	/* nothing written */
+
+	/* the database enforces the same ranges against other writers */
+	sqlite3 *s = raw_open(f->path);
+	assert_int_not_equal(sqlite3_exec(s, "UPDATE cards SET pair = 5", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(s, "UPDATE cards SET finish = -1", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(s, "UPDATE cards SET key = x'00'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(s);
+	cas_card_wipe(&g);
+}
+
+/* The database file (and its WAL) holds no card key in any form. */
+static int file_contains(const char *path, const void *needle, size_t n)
+{
+	FILE *fp = fopen(path, "rb");
+	if (fp == NULL)
+		return 0;
+	fseek(fp, 0, SEEK_END);
+	long size = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *buf = malloc((size_t)size + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)size, fp), (size_t)size);
+	fclose(fp);
+	int found = 0;
+	for (size_t i = 0; !found && i + n <= (size_t)size; i++)
+		found = memcmp(buf + i, needle, n) == 0;
+	free(buf);
+	return found;
+}
+
+static void test_no_plaintext_key(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card cards[50];
+	char wal[200], hex[40];
+	f->db = open_db(f);
+	for (int i = 0; i < 50; i++) {
+		make_card(&cards[i], 2100000100 + (uint32_t)i);
+		for (int j = 0; j < 16; j++)
+			cards[i].key[j] = (uint8_t)(0xC0 + i + j * 3);
+	}
+	assert_int_equal(cas_db_cards_insert(f->db, cards, 50, &api), 0);
+	/* change one key too, so an update path is in the file */
+	memset(cards[0].key, 0x3C, 16);
+	assert_int_equal(cas_db_card_update(f->db, &cards[0], CAS_CARD_F_KEY, &api, NULL), 0);
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	/* a marker that is in the file, to show the search works */
+	assert_true(file_contains(wal, "Subscriber 2100000100", 21) ||
+		    file_contains(f->path, "Subscriber 2100000100", 21));
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 50; i++) {
+			const char *paths[] = { f->path, wal };
+			for (int p = 0; p < 2; p++) {
+				if (file_contains(paths[p], cards[i].key, 16))
+					fail_msg("card %d key in clear in %s", i, paths[p]);
+				for (int j = 0; j < 16; j++)
+					sprintf(hex + 2 * j, "%02X", cards[i].key[j]);
+				if (file_contains(paths[p], hex, 32))
+					fail_msg("card %d key as hex in %s", i, paths[p]);
+				for (int j = 0; j < 16; j++)
+					sprintf(hex + 2 * j, "%02x", cards[i].key[j]);
+				if (file_contains(paths[p], hex, 32))
+					fail_msg("card %d key as hex in %s", i, paths[p]);
+			}
+		}
+		/* again after a checkpoint and close: everything in the main file */
+		cas_db_close(f->db);
+		f->db = NULL;
+		assert_true(file_contains(f->path, "Subscriber 2100000100", 21));
+	}
+}
+
+static int count_cb(void *ctx, const struct cas_card *c)
+{
+	(void)c;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_moved_key_fails(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card a, b, g;
+	char want[300];
+	f->db = open_db(f);
+	make_card(&a, 2100000001);
+	make_card(&b, 2100000002);
+	assert_int_equal(cas_db_card_insert(f->db, &a, &api), 0);
+	assert_int_equal(cas_db_card_insert(f->db, &b, &api), 0);
+	/* someone copies card 2's wrapped key onto card 1 */
+	sqlite3 *s = raw_open(f->path);
+	q_exec(s, "UPDATE cards SET key = (SELECT key FROM cards WHERE serial_no = 2100000002) "
+		  "WHERE serial_no = 2100000001");
+	sqlite3_close(s);
+	assert_int_equal(cas_db_card_get(f->db, 2100000001, &g), -1);
+	snprintf(want, sizeof want, "card 2100000001: key does not unwrap (wrong master key, or a "
+		 "wrapped key copied from another card)");
+	assert_string_equal(cas_db_errmsg(f->db), want);
+	uint8_t zero[16] = { 0 };
+	assert_memory_equal(g.key, zero, 16);
+	assert_int_equal(cas_db_card_get(f->db, 2100000002, &g), 0);
+	assert_memory_equal(g.key, b.key, 16);
+	/* iterators skip the damaged card and go on */
+	int n = 0;
+	assert_int_equal(cas_db_cards_each(f->db, count_cb, &n), 0);
+	assert_int_equal(n, 1);
+	/* updating it fails too: its old key cannot be read */
+	assert_int_equal(cas_db_card_update(f->db, &a, CAS_CARD_F_NAME, &api, NULL), -1);
+}
+
+static void test_wrong_master_key(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c;
+	struct cas_mkey other;
+	struct cas_db *db = NULL;
+	uint8_t m[32];
+	char want[300];
+	f->db = open_db(f);
+	make_card(&c, 2100000003);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	cas_db_close(f->db);
+	f->db = NULL;
+
+	master_bytes(m, 2);
+	assert_int_equal(cas_mkey_from_bytes(&other, m), 0);
+	assert_int_equal(cas_db_open(&db, f->path, &other, NULL), -1);
+	snprintf(want, sizeof want, "master key does not match database %s (was it created with "
+		 "another master key?)", f->path);
+	assert_string_equal(cas_db_errmsg(db), want);
+	cas_db_close(db);
+
+	/* without the check value, the first card's key decides */
+	sqlite3 *s = raw_open(f->path);
+	q_exec(s, "DELETE FROM settings WHERE key = 'db.master_key_check'");
+	sqlite3_close(s);
+	assert_int_equal(cas_db_open(&db, f->path, &other, NULL), -1);
+	assert_string_equal(cas_db_errmsg(db), want);
+	cas_db_close(db);
+	s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM settings WHERE key = 'db.master_key_check'"), 0);
+	sqlite3_close(s);
+
+	/* the right key opens it and records the check value again */
+	f->db = open_db(f);
+	s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM settings WHERE key = 'db.master_key_check'"), 1);
+	sqlite3_close(s);
+	cas_mkey_clear(&other);
+}
+
+/* ---- change sequence ---- */
+
+struct changes {
+	int64_t last;
+	int ncards, ndeleted;
+	uint32_t serials[64];
+	int deleted[64];
+	int64_t change[64];
+};
+
+static int changes_card(void *ctx, const struct cas_card *c)
+{
+	struct changes *ch = ctx;
+	assert_true(c->change_no > ch->last);	/* in change_no order */
+	ch->last = c->change_no;
+	ch->serials[ch->ncards + ch->ndeleted] = c->serial_no;
+	ch->change[ch->ncards + ch->ndeleted] = c->change_no;
+	ch->ncards++;
+	return 0;
+}
+
+static int changes_deleted(void *ctx, uint32_t serial, int64_t change_no)
+{
+	struct changes *ch = ctx;
+	assert_true(change_no > ch->last);
+	ch->last = change_no;
+	ch->serials[ch->ncards + ch->ndeleted] = serial;
+	ch->deleted[ch->ncards + ch->ndeleted] = 1;
+	ch->change[ch->ncards + ch->ndeleted] = change_no;
+	ch->ndeleted++;
+	return 0;
+}
+
+static void test_change_no(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c[3], g;
+	int64_t max = -1, prev;
+	int changed;
+	f->db = open_db(f);
+	assert_int_equal(cas_db_change_max(f->db, &max), 0);
+	assert_int_equal(max, 0);
+	for (int i = 0; i < 3; i++) {
+		make_card(&c[i], 2100000020 + (uint32_t)i);
+		assert_int_equal(cas_db_card_insert(f->db, &c[i], &api), 0);
+		if (i > 0)
+			assert_true(c[i].change_no > c[i - 1].change_no);
+	}
+	prev = c[2].change_no;
+	assert_int_equal(cas_db_change_max(f->db, &max), 0);
+	assert_int_equal(max, prev);
+
+	/* every update of any card takes the next number */
+	for (int k = 0; k < 20; k++) {
+		struct cas_card *x = &c[k % 3];
+		x->access_criteria = (uint32_t)k + 100;
+		assert_int_equal(cas_db_card_update(f->db, x, CAS_CARD_F_AC, &api, &changed), 0);
+		assert_int_equal(changed, 1);
+		assert_true(x->change_no > prev);
+		prev = x->change_no;
+	}
+	/* an update that changes nothing keeps the number */
+	assert_int_equal(cas_db_card_update(f->db, &c[0], CAS_CARD_F_ALL, &api, &changed), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(cas_db_card_get(f->db, c[0].serial_no, &g), 0);
+	assert_int_equal(g.change_no, c[0].change_no);
+	assert_int_equal(cas_db_change_max(f->db, &max), 0);
+	assert_int_equal(max, prev);
+
+	/* touch: a new number, nothing else changed */
+	assert_int_equal(cas_db_card_touch(f->db, c[0].serial_no, &api, "resend EMM"), 0);
+	assert_int_equal(cas_db_card_get(f->db, c[0].serial_no, &g), 0);
+	assert_true(g.change_no > prev);
+	assert_int_equal(g.access_criteria, c[0].access_criteria);
+	prev = g.change_no;
+	assert_int_equal(cas_db_card_touch(f->db, 12345, &api, NULL), CAS_DB_NOTFOUND);
+
+	/* an operator's sqlite3 session bumps it too (trigger) */
+	sqlite3 *s = raw_open(f->path);
+	q_exec(s, "UPDATE cards SET finish = finish + 1 WHERE serial_no = 2100000021");
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 2100000021"), prev + 1);
+	q_exec(s, "UPDATE cards SET name = 'x' WHERE serial_no = 2100000022");
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 2100000022"), prev + 2);
+	prev += 2;
+
+	/* delete: a tombstone with the next number */
+	assert_int_equal(cas_db_card_delete(f->db, 2100000020, &api), 0);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards_deleted WHERE serial_no = 2100000020"), prev + 1);
+	prev++;
+	assert_int_equal(cas_db_change_max(f->db, &max), 0);
+	assert_int_equal(max, prev);
+
+	/* changes after a point, cards and tombstones merged in order */
+	struct changes ch;
+	memset(&ch, 0, sizeof ch);
+	assert_int_equal(cas_db_cards_changed_since(f->db, 0, changes_card, changes_deleted, &ch), 0);
+	assert_int_equal(ch.ncards, 2);
+	assert_int_equal(ch.ndeleted, 1);
+	assert_int_equal(ch.serials[0], 2100000021);
+	assert_int_equal(ch.serials[1], 2100000022);
+	assert_int_equal(ch.serials[2], 2100000020);
+	assert_int_equal(ch.deleted[2], 1);
+	assert_int_equal(ch.last, max);
+
+	memset(&ch, 0, sizeof ch);
+	ch.last = max - 1;
+	assert_int_equal(cas_db_cards_changed_since(f->db, max - 1, changes_card, changes_deleted, &ch), 0);
+	assert_int_equal(ch.ncards + ch.ndeleted, 1);
+	assert_int_equal(ch.ndeleted, 1);
+	memset(&ch, 0, sizeof ch);
+	ch.last = max;
+	assert_int_equal(cas_db_cards_changed_since(f->db, max, changes_card, changes_deleted, &ch), 0);
+	assert_int_equal(ch.ncards + ch.ndeleted, 0);
+
+	/* a serial inserted again is a card, not a tombstone */
+	make_card(&c[0], 2100000020);
+	assert_int_equal(cas_db_card_insert(f->db, &c[0], &api), 0);
+	assert_int_equal(c[0].change_no, max + 1);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards_deleted"), 0);
+	memset(&ch, 0, sizeof ch);
+	ch.last = max;
+	assert_int_equal(cas_db_cards_changed_since(f->db, max, changes_card, NULL, &ch), 0);
+	assert_int_equal(ch.ncards, 1);
+	/* a change rolled back gives its number back: no gap, no reuse seen */
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_card_touch(f->db, 2100000020, &api, NULL), 0);
+	assert_int_equal(cas_db_rollback(f->db), 0);
+	assert_int_equal(cas_db_change_max(f->db, &max), 0);
+	assert_int_equal(max, c[0].change_no);
+	sqlite3_close(s);
+	cas_card_wipe(&g);
+}
+
+/* ---- audit ---- */
+
+struct audit_rows {
+	int n;
+	char text[16][200];
+};
+
+static int audit_cb(void *ctx, const struct cas_audit *a)
+{
+	struct audit_rows *r = ctx;
+	if (r->n < 16)
+		snprintf(r->text[r->n], sizeof r->text[0], "%lld %s %s %u %s %s -> %s (%s)",
+			 (long long)a->time, a->who, a->addr ? a->addr : "-",
+			 a->has_serial ? a->serial_no : 0, a->field ? a->field : "-",
+			 a->old_value ? a->old_value : "-", a->new_value ? a->new_value : "-",
+			 a->message ? a->message : "-");
+	r->n++;
+	return 0;
+}
+
+static void test_audit(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c;
+	char buf[200];
+	int changed;
+	f->db = open_db(f);
+	make_card(&c, 2100000030);
+	c.access_criteria = 0x1;
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+
+	f->clock = T0 + 5;
+	strcpy(c.name, "New Name");
+	c.access_criteria = 0xA0;
+	c.finish = T0 + 40 * DAY;
+	memset(c.key, 0x77, 16);
+	c.pair = 0;	/* unchanged: no row */
+	strcpy(c.pair_host, "E0302B");
+	assert_int_equal(cas_db_card_update(f->db, &c, CAS_CARD_F_ALL, &api, &changed), 0);
+	assert_int_equal(changed, 5);
+
+	sqlite3 *s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE serial_no = 2100000030"), 6);
+	q_text(s, "SELECT old_value || ' -> ' || new_value FROM audit WHERE field = 'name'", buf, sizeof buf);
+	assert_string_equal(buf, "Subscriber 2100000030 -> New Name");
+	q_text(s, "SELECT old_value || ' -> ' || new_value FROM audit WHERE field = 'access_criteria'", buf, sizeof buf);
+	assert_string_equal(buf, "00000001 -> 000000A0");
+	q_text(s, "SELECT old_value || ' -> ' || new_value FROM audit WHERE field = 'finish'", buf, sizeof buf);
+	assert_string_equal(buf, "1738281600 -> 1739145600");
+	q_text(s, "SELECT coalesce(old_value, 'NULL') || ' -> ' || new_value FROM audit WHERE field = 'pair_host'", buf, sizeof buf);
+	assert_string_equal(buf, "NULL -> E0302B");
+	/* the key: never its value */
+	q_text(s, "SELECT coalesce(old_value, 'NULL') || ' ' || coalesce(new_value, 'NULL') || ' ' || message "
+		  "FROM audit WHERE field = 'key'", buf, sizeof buf);
+	assert_string_equal(buf, "NULL NULL key replaced");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE field IS NOT NULL AND "
+			       "(time != 1735689605 OR who != 'api' OR addr != '192.0.2.7')"), 0);
+	sqlite3_close(s);
+
+	/* events from the caller, and reading the log back */
+	struct cas_audit ev = { 0, 0, "api", "198.51.100.1", 0, 0, NULL, NULL, NULL, "NOT_VALID_API_KEY" };
+	f->clock = T0 + 10 * DAY;
+	assert_int_equal(cas_db_audit_add(f->db, &ev), 0);
+	struct cas_audit bad = { 0 };
+	assert_int_equal(cas_db_audit_add(f->db, &bad), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "audit: who is missing");
+
+	struct audit_rows rows;
+	memset(&rows, 0, sizeof rows);
+	assert_int_equal(cas_db_audit_each(f->db, 0, 1, 2100000030, audit_cb, &rows), 0);
+	assert_int_equal(rows.n, 6);
+	assert_string_equal(rows.text[0], "1735689600 api 192.0.2.7 2100000030 - - -> - (card created)");
+	assert_string_equal(rows.text[1], "1735689605 api 192.0.2.7 2100000030 name Subscriber 2100000030 -> New Name (-)");
+	memset(&rows, 0, sizeof rows);
+	assert_int_equal(cas_db_audit_each(f->db, 0, 0, 0, audit_cb, &rows), 0);
+	assert_int_equal(rows.n, 7);
+	assert_string_equal(rows.text[6], "1736553600 api 198.51.100.1 0 - - -> - (NOT_VALID_API_KEY)");
+
+	/* purge: keep 5 days at T0+10d removes the rows of T0 and T0+5s */
+	int64_t deleted = -1;
+	assert_int_equal(cas_db_audit_purge(f->db, T0 + 10 * DAY, 5, &deleted), 0);
+	assert_int_equal(deleted, 6);
+	memset(&rows, 0, sizeof rows);
+	assert_int_equal(cas_db_audit_each(f->db, 0, 0, 0, audit_cb, &rows), 0);
+	assert_int_equal(rows.n, 1);
+	assert_int_equal(cas_db_audit_purge(f->db, T0 + 10 * DAY, 5, &deleted), 0);
+	assert_int_equal(deleted, 0);
+	cas_card_wipe(&c);
+}
+
+/* ---- migration ---- */
+
+static void test_migration_from_v1(void **state)
+{
+	struct fx *f = *state;
+	uint8_t blob[CAS_MKEY_WRAPPED_SIZE];
+	static const uint8_t key[16] = { 0x10, 0x32, 0x54, 0x76, 0x98, 0xBA, 0xDC, 0xFE,
+					 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF };
+	char p[200];
+	snprintf(f->path, sizeof f->path, "%s/v1.db", f->dir);
+
+	/* A database as FreeCAS with only migration 001 would have left it. */
+	sqlite3 *s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &s), SQLITE_OK);
+	assert_string_equal(cas_schema_migrations[0].name, "001_initial");
+	q_exec(s, cas_schema_migrations[0].sql);
+	q_exec(s, "INSERT INTO schema_migrations VALUES (1, '001_initial', 1700000000); PRAGMA user_version = 1;");
+	assert_int_equal(cas_mkey_wrap(&f->mk, 2100000040, key, blob), 0);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(s, "INSERT INTO cards (serial_no, name, key, access_criteria, "
+					    "start, finish, created, edited) VALUES (2100000040, 'old card', ?1, "
+					    "255, 1700000000, 1800000000, 1700000000, 1700000000)", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, blob, sizeof blob, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards"), 1);	/* v1 trigger */
+	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'generators'"), 0);
+	sqlite3_close(s);
+
+	int64_t before = (int64_t)time(NULL);
+	f->db = open_db(f);
+	int64_t after = (int64_t)time(NULL);
+	int v;
+	assert_int_equal(cas_db_schema_version(f->db, &v), 0);
+	assert_int_equal(v, (int)cas_schema_migration_count);
+	struct cas_card c;
+	assert_int_equal(cas_db_card_get(f->db, 2100000040, &c), 0);
+	assert_string_equal(c.name, "old card");
+	assert_memory_equal(c.key, key, 16);
+	assert_int_equal(c.access_criteria, 255);
+	assert_int_equal(c.finish, 1800000000);
+	assert_int_equal(c.change_no, 1);
+
+	s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM schema_migrations"), (int64_t)cas_schema_migration_count);
+	assert_int_equal(q_int(s, "SELECT applied FROM schema_migrations WHERE version = 1"), 1700000000);
+	assert_in_range(q_int(s, "SELECT applied FROM schema_migrations WHERE version = 2"), before, after);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN ('generators', 'cards_deleted')"), 2);
+	snprintf(p, sizeof p, "SELECT count(*) FROM settings WHERE key = 'db.master_key_check'");
+	assert_int_equal(q_int(s, p), 1);
+	sqlite3_close(s);
+
+	/* the new tables work on the old data */
+	assert_int_equal(cas_db_card_delete(f->db, 2100000040, &api), 0);
+	s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards_deleted WHERE serial_no = 2100000040"), 2);
+	sqlite3_close(s);
+	struct cas_generator g = { .kind = CAS_GEN_EMMG, .name = "mux1" };
+	assert_int_equal(cas_db_gen_upsert(f->db, &g), 0);
+	cas_card_wipe(&c);
+}
+
+/* ---- two connections ---- */
+
+struct writer {
+	const char *path;
+	const struct cas_mkey *mk;
+	int busy_ms;
+	int result;
+	double waited;
+	char err[300];
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *second_writer(void *arg)
+{
+	struct writer *w = arg;
+	struct cas_db *db = NULL;
+	struct cas_db_options opt = { w->busy_ms, 1 };
+	struct cas_card c;
+	if (cas_db_open(&db, w->path, w->mk, &opt) < 0) {
+		snprintf(w->err, sizeof w->err, "%s", cas_db_errmsg(db));
+		w->result = -2;
+		cas_db_close(db);
+		return NULL;
+	}
+	make_card(&c, 2100000051);
+	double t = now_s();
+	w->result = cas_db_card_insert(db, &c, &cron);
+	w->waited = now_s() - t;
+	snprintf(w->err, sizeof w->err, "%s", cas_db_errmsg(db));
+	cas_db_close(db);
+	return NULL;
+}
+
+static void test_two_writers_wait(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c;
+	pthread_t th;
+	f->db = open_db(f);
+	struct writer w = { f->path, &f->mk, 5000, 99, 0, "" };
+
+	/* the first writer holds the write lock for 300 ms ... */
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_in_transaction(f->db), 1);
+	make_card(&c, 2100000050);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(pthread_create(&th, NULL, second_writer, &w), 0);
+	usleep(300000);
+	assert_int_equal(cas_db_commit(f->db), 0);
+	pthread_join(th, NULL);
+	/* ... the second waited for it, then succeeded */
+	if (w.result != 0)
+		fail_msg("second writer: %d %s", w.result, w.err);
+	assert_true(w.waited > 0.2);
+	int64_t n;
+	assert_int_equal(cas_db_card_count(f->db, &n), 0);
+	assert_int_equal(n, 2);
+	/* its change_no came after the first writer's */
+	struct cas_card g;
+	assert_int_equal(cas_db_card_get(f->db, 2100000051, &g), 0);
+	assert_true(g.change_no > c.change_no);
+
+	/* with a busy timeout shorter than the lock, the second writer fails */
+	struct writer w2 = { f->path, &f->mk, 100, 99, 0, "" };
+	assert_int_equal(cas_db_card_delete(f->db, 2100000051, &api), 0);
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(pthread_create(&th, NULL, second_writer, &w2), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(cas_db_commit(f->db), 0);
+	assert_int_equal(w2.result, -1);
+	assert_string_equal(w2.err, "unable to begin a transaction: database is locked");
+	assert_true(w2.waited >= 0.09);
+	cas_card_wipe(&g);
+}
+
+/* ---- transactions ---- */
+
+static void test_transactions(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c, g;
+	int64_t n;
+	f->db = open_db(f);
+	assert_int_equal(cas_db_in_transaction(f->db), 0);
+	assert_int_equal(cas_db_commit(f->db), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "unable to commit: no transaction is open");
+	assert_int_equal(cas_db_rollback(f->db), 0);
+
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_begin(f->db), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "unable to begin a transaction: one is already open");
+	make_card(&c, 2100000060);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(cas_db_rollback(f->db), 0);
+	assert_int_equal(cas_db_card_get(f->db, 2100000060, &g), CAS_DB_NOTFOUND);
+
+	/* a failing call inside the caller's transaction undoes only itself */
+	assert_int_equal(cas_db_begin(f->db), 0);
+	make_card(&c, 2100000060);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	make_card(&c, 2100000060);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), CAS_DB_EXISTS);
+	assert_int_equal(cas_db_in_transaction(f->db), 1);
+	make_card(&c, 2100000061);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(cas_db_commit(f->db), 0);
+	assert_int_equal(cas_db_card_count(f->db, &n), 0);
+	assert_int_equal(n, 2);
+
+	/* get + update in one transaction, rolled back: the card is as before */
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_card_get(f->db, 2100000061, &g), 0);
+	g.finish = 5;
+	assert_int_equal(cas_db_card_update(f->db, &g, CAS_CARD_F_FINISH, &api, NULL), 0);
+	assert_int_equal(cas_db_rollback(f->db), 0);
+	assert_int_equal(cas_db_card_get(f->db, 2100000061, &g), 0);
+	assert_int_equal(g.finish, T0 + 30 * DAY);
+	sqlite3 *s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE field = 'finish'"), 0);
+	sqlite3_close(s);
+	cas_card_wipe(&g);
+}
+
+/* ---- bulk insert ---- */
+
+static void test_bulk_insert(void **state)
+{
+	struct fx *f = *state;
+	size_t n = 2000;
+	struct cas_card *cards = calloc(n, sizeof *cards);
+	struct cas_card g, one;
+	int64_t count, max;
+	assert_non_null(cards);
+	f->db = open_db(f);
+	for (size_t i = 0; i < n; i++)
+		make_card(&cards[i], 2100001000 + (uint32_t)i);
+	/* a taken serial in the middle: nothing is written */
+	make_card(&one, 2100001500);
+	assert_int_equal(cas_db_card_insert(f->db, &one, &api), 0);
+	assert_int_equal(cas_db_cards_insert(f->db, cards, n, &casprog), CAS_DB_EXISTS);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100001500 already exists");
+	assert_int_equal(cas_db_card_count(f->db, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(cas_db_change_max(f->db, &max), 0);
+	assert_int_equal(max, one.change_no);
+	assert_int_equal(cards[0].change_no, 0);
+	assert_int_equal(cas_db_card_delete(f->db, 2100001500, &api), 0);
+
+	f->clock = T0 + 100;
+	assert_int_equal(cas_db_cards_insert(f->db, cards, n, &casprog), 0);
+	assert_int_equal(cas_db_card_count(f->db, &count), 0);
+	assert_int_equal(count, (int64_t)n);
+	/* consecutive change numbers, written back */
+	for (size_t i = 1; i < n; i++)
+		assert_int_equal(cards[i].change_no, cards[i - 1].change_no + 1);
+	assert_int_equal(cas_db_change_max(f->db, &max), 0);
+	assert_int_equal(max, cards[n - 1].change_no);
+	for (size_t i = 0; i < n; i += 97) {
+		assert_int_equal(cas_db_card_get(f->db, cards[i].serial_no, &g), 0);
+		assert_card_equal(&cards[i], &g);
+	}
+	sqlite3 *s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE who = 'casprog' AND serial_no IS NULL "
+			       "AND message = '2000 cards created (2100001000..2100002999)'"), 1);
+	/* a key no two cards share: wrapped with distinct nonces */
+	assert_int_equal(q_int(s, "SELECT count(DISTINCT substr(key, 2, 24)) FROM cards"), (int64_t)n);
+	sqlite3_close(s);
+	free(cards);
+	cas_card_wipe(&g);
+}
+
+/* ---- selections for emmgd and cascron ---- */
+
+struct serial_list {
+	int n;
+	uint32_t s[32];
+};
+
+static int list_cb(void *ctx, const struct cas_card *c)
+{
+	struct serial_list *l = ctx;
+	if (l->n < 32)
+		l->s[l->n] = c->serial_no;
+	l->n++;
+	return 0;
+}
+
+static void insert_at(struct fx *f, uint32_t serial, int64_t when, int64_t start, int64_t finish,
+		      int64_t blocked)
+{
+	struct cas_card c;
+	make_card(&c, serial);
+	c.start = start;
+	c.finish = finish;
+	c.blocked_until = blocked;
+	f->clock = when;
+	assert_int_equal(cas_db_card_insert(f->db, &c, &casprog), 0);
+}
+
+static void test_selections(void **state)
+{
+	struct fx *f = *state;
+	struct serial_list l;
+	struct cas_card g;
+	int64_t count;
+	f->db = open_db(f);
+	/* serial, edited, start, finish, blocked_until */
+	insert_at(f, 1, T0 - 100 * DAY, T0 - 10 * DAY, T0 + 10 * DAY, 0);	/* current window */
+	insert_at(f, 2, T0 - 30 * DAY, T0 - 60 * DAY, T0 - 10 * DAY, 0);	/* ended, old edit */
+	insert_at(f, 3, T0 - 1 * DAY, T0 - 60 * DAY, T0 - 5 * DAY, 0);		/* ended, edited yesterday */
+	insert_at(f, 4, T0 - 50 * DAY, T0 + 5 * DAY, T0 + 35 * DAY, 0);	/* future window */
+	insert_at(f, 5, T0 - 50 * DAY, T0 - 50 * DAY, T0, T0 - 5);		/* finish == now; block over */
+	insert_at(f, 6, T0 - 50 * DAY, T0 - 50 * DAY, T0 - 1, T0 + 1000);	/* just ended; blocked */
+	f->clock = T0;
+
+	memset(&l, 0, sizeof l);
+	assert_int_equal(cas_db_cards_on_air(f->db, T0, 7, list_cb, &l), 0);
+	assert_int_equal(l.n, 4);
+	/* newest edit first */
+	assert_int_equal(l.s[0], 3);
+	assert_true((l.s[1] == 4 && l.s[2] == 5) || (l.s[1] == 5 && l.s[2] == 4));	/* same edit time */
+	assert_int_equal(l.s[3], 1);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(cas_db_cards_on_air(f->db, T0, 0, list_cb, &l), 0);
+	assert_int_equal(l.n, 3);	/* 1, 4, 5 */
+
+	memset(&l, 0, sizeof l);
+	assert_int_equal(cas_db_cards_expired(f->db, T0, list_cb, &l), 0);
+	assert_int_equal(l.n, 3);	/* by finish: 2, 3, 6 */
+	assert_int_equal(l.s[0], 2);
+	assert_int_equal(l.s[1], 3);
+	assert_int_equal(l.s[2], 6);
+
+	memset(&l, 0, sizeof l);
+	assert_int_equal(cas_db_cards_block_ended(f->db, T0, list_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.s[0], 5);
+
+	/* cascron's jobs */
+	f->clock = T0 + 30;
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 3);
+	assert_int_equal(cas_db_card_get(f->db, 6, &g), 0);
+	assert_int_equal(g.status, CAS_CARD_EXPIRED);
+	assert_int_equal(g.edited, T0 + 30);
+	assert_int_equal(cas_db_card_get(f->db, 1, &g), 0);
+	assert_int_equal(g.status, CAS_CARD_ACTIVE);
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 0);
+
+	assert_int_equal(cas_db_cards_unblock(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(cas_db_card_get(f->db, 5, &g), 0);
+	assert_int_equal(g.blocked_until, 0);
+	assert_int_equal(cas_db_card_get(f->db, 6, &g), 0);
+	assert_int_equal(g.blocked_until, T0 + 1000);
+	assert_int_equal(cas_db_cards_unblock(f->db, T0 + 1000, &cron, &count), 0);
+	assert_int_equal(count, 1);
+
+	sqlite3 *s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE who = 'cron' AND field = 'status' "
+			       "AND old_value = '1' AND new_value = '2'"), 3);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE who = 'cron' AND field = 'blocked_until' "
+			       "AND new_value = '0'"), 2);
+	/* the expiry query uses its partial index */
+	char plan[300];
+	q_plan(s, "SELECT serial_no FROM cards WHERE status = 1 AND finish < 5 ORDER BY finish, serial_no",
+	       plan, sizeof plan);
+	assert_non_null(strstr(plan, "cards_active_finish"));
+	q_plan(s, "SELECT serial_no FROM cards WHERE blocked_until != 0 AND blocked_until <= 5",
+	       plan, sizeof plan);
+	assert_non_null(strstr(plan, "cards_blocked"));
+	sqlite3_close(s);
+
+	/* range (emmgd shards by serial) */
+	memset(&l, 0, sizeof l);
+	assert_int_equal(cas_db_cards_range(f->db, 2, 4, list_cb, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.s[0], 2);
+	assert_int_equal(l.s[2], 4);
+	cas_card_wipe(&g);
+}
+
+struct nest {
+	struct cas_db *db;
+	int outer, inner;
+};
+
+static int inner_cb(void *ctx, const struct cas_card *c)
+{
+	(void)c;
+	((struct nest *)ctx)->inner++;
+	return 0;
+}
+
+static int outer_cb(void *ctx, const struct cas_card *c)
+{
+	struct nest *n = ctx;
+	struct cas_card g;
+	n->outer++;
+	/* reading inside a callback: another lookup and the same query again */
+	assert_int_equal(cas_db_card_get(n->db, c->serial_no, &g), 0);
+	assert_int_equal(cas_db_cards_each(n->db, inner_cb, n), 0);
+	return n->outer == 2 ? 42 : 0;	/* stop after two */
+}
+
+static void test_iterator_stop_and_nesting(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c;
+	struct nest n = { 0, 0, 0 };
+	f->db = open_db(f);
+	for (uint32_t i = 0; i < 5; i++) {
+		make_card(&c, 2100000070 + i);
+		assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	}
+	n.db = f->db;
+	assert_int_equal(cas_db_cards_each(f->db, outer_cb, &n), 42);
+	assert_int_equal(n.outer, 2);
+	assert_int_equal(n.inner, 10);
+	/* the cached statement is usable again */
+	int count = 0;
+	assert_int_equal(cas_db_cards_each(f->db, count_cb, &count), 0);
+	assert_int_equal(count, 5);
+}
+
+/* ---- generators, settings, backup ---- */
+
+static int gen_count(void *ctx, const struct cas_generator *g)
+{
+	(void)g;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_generators(void **state)
+{
+	struct fx *f = *state;
+	struct cas_generator g, r;
+	f->db = open_db(f);
+	memset(&g, 0, sizeof g);
+	g.kind = CAS_GEN_EMMG;
+	strcpy(g.name, "emmgd@mux1");
+	strcpy(g.peer, "127.0.0.1:3333");
+	strcpy(g.state, "connecting");
+	strcpy(g.settings, "bandwidth=64 protocol_version=2");
+	g.pid = 4242;
+	g.started = T0;
+	assert_int_equal(cas_db_gen_upsert(f->db, &g), 0);
+	assert_int_equal(cas_db_gen_get(f->db, CAS_GEN_EMMG, "emmgd@mux1", &r), 0);
+	assert_string_equal(r.peer, "127.0.0.1:3333");
+	assert_string_equal(r.settings, "bandwidth=64 protocol_version=2");
+	assert_int_equal(r.pid, 4242);
+	assert_int_equal(r.updated, T0);
+	assert_int_equal(cas_db_gen_get(f->db, CAS_GEN_ECMG, "emmgd@mux1", &r), CAS_DB_NOTFOUND);
+
+	f->clock = T0 + 10;
+	strcpy(g.state, "running");
+	strcpy(g.peer, "ignored by a counter update");
+	g.emms = 1234;
+	g.bytes = 1234 * 188;
+	g.queue_len = 99;
+	g.cycle_ms = 60000;
+	g.bandwidth = 64;
+	g.last_seen = T0 + 9;
+	assert_int_equal(cas_db_gen_update_counters(f->db, &g), 0);
+	assert_int_equal(cas_db_gen_get(f->db, CAS_GEN_EMMG, "emmgd@mux1", &r), 0);
+	assert_string_equal(r.state, "running");
+	assert_string_equal(r.peer, "127.0.0.1:3333");
+	assert_int_equal(r.emms, 1234);
+	assert_int_equal(r.bytes, 1234 * 188);
+	assert_int_equal(r.queue_len, 99);
+	assert_int_equal(r.cycle_ms, 60000);
+	assert_int_equal(r.last_seen, T0 + 9);
+	assert_int_equal(r.updated, T0 + 10);
+
+	/* upsert replaces */
+	strcpy(g.peer, "10.0.0.2:3333");
+	assert_int_equal(cas_db_gen_upsert(f->db, &g), 0);
+	assert_int_equal(cas_db_gen_get(f->db, CAS_GEN_EMMG, "emmgd@mux1", &r), 0);
+	assert_string_equal(r.peer, "10.0.0.2:3333");
+
+	struct cas_generator e = { .kind = CAS_GEN_ECMG, .name = "ecmgd@2222" };
+	e.cw_provisions = 7;
+	e.ecms = 7;
+	assert_int_equal(cas_db_gen_update_counters(f->db, &e), CAS_DB_NOTFOUND);
+	assert_int_equal(cas_db_gen_upsert(f->db, &e), 0);
+	int n = 0;
+	assert_int_equal(cas_db_gen_each(f->db, gen_count, &n), 0);
+	assert_int_equal(n, 2);
+	sqlite3 *s = raw_open(f->path);
+	assert_int_equal(q_int(s, "SELECT cw_provisions FROM generators WHERE kind = 'ecmg' AND name = 'ecmgd@2222'"), 7);
+	sqlite3_close(s);
+	assert_int_equal(cas_db_gen_delete(f->db, CAS_GEN_ECMG, "ecmgd@2222"), 0);
+	assert_int_equal(cas_db_gen_delete(f->db, CAS_GEN_ECMG, "ecmgd@2222"), CAS_DB_NOTFOUND);
+	struct cas_generator bad = { .kind = (enum cas_gen_kind)9, .name = "x" };
+	assert_int_equal(cas_db_gen_upsert(f->db, &bad), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "generator x: unknown kind 9");
+}
+
+static void test_settings(void **state)
+{
+	struct fx *f = *state;
+	char v[16];
+	f->db = open_db(f);
+	assert_int_equal(cas_db_setting_get(f->db, "emmg.reload", v, sizeof v), CAS_DB_NOTFOUND);
+	assert_string_equal(v, "");
+	assert_int_equal(cas_db_setting_set(f->db, "emmg.reload", "1"), 0);
+	assert_int_equal(cas_db_setting_get(f->db, "emmg.reload", v, sizeof v), 0);
+	assert_string_equal(v, "1");
+	assert_int_equal(cas_db_setting_set(f->db, "emmg.reload", "0123456789abcde"), 0);
+	assert_int_equal(cas_db_setting_get(f->db, "emmg.reload", v, sizeof v), 0);
+	assert_string_equal(v, "0123456789abcde");
+	assert_int_equal(cas_db_setting_set(f->db, "emmg.reload", "0123456789abcdef"), 0);
+	assert_int_equal(cas_db_setting_get(f->db, "emmg.reload", v, sizeof v), -1);
+	assert_string_equal(cas_db_errmsg(f->db), "setting emmg.reload: value longer than 15 bytes");
+	assert_int_equal(cas_db_setting_set(f->db, "emmg.reload", NULL), 0);
+	assert_int_equal(cas_db_setting_get(f->db, "emmg.reload", v, sizeof v), CAS_DB_NOTFOUND);
+}
+
+static void test_backup(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c, g;
+	struct cas_db *b = NULL;
+	char bpath[200], buf[32];
+	struct stat st;
+	f->db = open_db(f);
+	for (uint32_t i = 0; i < 10; i++) {
+		make_card(&c, 2100000080 + i);
+		assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	}
+	snprintf(bpath, sizeof bpath, "%s/backup/cas-1.db", f->dir);
+	assert_int_equal(cas_db_backup(f->db, bpath), 0);
+	assert_int_equal(stat(bpath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(buf, sizeof buf, "%s", "");
+	char tmp[220];
+	snprintf(tmp, sizeof tmp, "%s.tmp", bpath);
+	assert_int_equal(access(tmp, F_OK), -1);
+	/* a standalone file (no WAL needed to read it) */
+	sqlite3 *s = raw_open(bpath);
+	q_text(s, "PRAGMA journal_mode", buf, sizeof buf);
+	assert_string_equal(buf, "delete");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards"), 10);
+	sqlite3_close(s);
+	/* changes after the backup are not in it */
+	make_card(&c, 2100000090);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	/* it opens with the same master key; keys come back */
+	assert_int_equal(cas_db_open(&b, bpath, &f->mk, NULL), 0);
+	assert_int_equal(cas_db_card_get(b, 2100000085, &g), 0);
+	make_card(&c, 2100000085);
+	assert_memory_equal(g.key, c.key, 16);
+	assert_int_equal(cas_db_card_get(b, 2100000090, &g), CAS_DB_NOTFOUND);
+	cas_db_close(b);
+	/* a second backup replaces the first */
+	assert_int_equal(cas_db_backup(f->db, bpath), 0);
+	s = raw_open(bpath);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards"), 11);
+	sqlite3_close(s);
+	/* a place it cannot be written */
+	char bad[220];
+	snprintf(bad, sizeof bad, "%s/backup/cas-1.db/x.db", f->dir);
+	assert_int_equal(cas_db_backup(f->db, bad), -1);
+	char want[400];
+	snprintf(want, sizeof want, "unable to create folder %s/backup/cas-1.db: Not a directory", f->dir);
+	assert_string_equal(cas_db_errmsg(f->db), want);
+	cas_card_wipe(&g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_card_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_plaintext_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_moved_key_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_master_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_no, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_writers_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_insert, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_selections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iterator_stop_and_nesting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generators, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
