@@ -38,6 +38,7 @@ struct batch {
 	enum cas_carousel_how how;
 	size_t n;
 	int64_t t0_ms;			/* B_BEGIN/B_END: when the load started */
+	int complete;			/* B_END: the load read every card */
 	struct batch *next;
 	struct cas_carousel_update u[];
 };
@@ -199,7 +200,7 @@ static void full_load(struct emmgd_sync *s, int off_days)
 		return;
 	b->t0_ms = t0;
 	/* An interrupted load must not remove the cards it did not reach. */
-	b->n = rc == 0 ? 1 : 0;
+	b->complete = rc == 0;
 	post(s, b);
 	/* Changes committed after `max` come with the next poll (some twice,
 	 * which is harmless). */
@@ -352,7 +353,7 @@ static void apply_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		break;
 	case B_END:
-		if (b->n == 1)
+		if (b->complete)
 			cas_carousel_mark_end(d->car);
 		cas_log(CAS_LOG_INFO, "%zu cards on air (%zu loaded in %.1f s)",
 			cas_carousel_count(d->car), s->load_count, (double)(now - b->t0_ms) / 1000.0);

@@ -277,6 +277,7 @@ static void session_end(struct emmgd_mux *m, const char *why)
 	if (!now_again)
 		m->backoff_s = m->backoff_s * 2 > MAX_BACKOFF_S ? MAX_BACKOFF_S : m->backoff_s * 2;
 	set_state(m, M_WAIT);
+	event_del(m->ev_reply);
 	event_assign(m->ev_reply, m->d->base, -1, 0, backoff_cb, m);
 	arm(m->ev_reply, (int64_t)delay * 1000);
 }
@@ -314,6 +315,8 @@ static void reply_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 static void wait_reply(struct emmgd_mux *m)
 {
+	/* event_assign on a pending event breaks libevent's lists. */
+	event_del(m->ev_reply);
 	event_assign(m->ev_reply, m->d->base, -1, 0, reply_timeout_cb, m);
 	arm(m->ev_reply, (int64_t)m->d->set.timeout_s * 1000);
 }
