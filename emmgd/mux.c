@@ -207,21 +207,30 @@ static void send_channel_error(struct emmgd_mux *m, uint16_t status, uint16_t in
 	(void)finish(&w, at, m);
 }
 
-/* Writes what is queued for the MUX now (before a close): a socket
- * bufferevent only writes from the loop.  Bounded to about a second. */
+/* Writes what is queued for the MUX now, just before the connection is
+ * closed: a socket bufferevent only writes from the loop, and its output
+ * buffer cannot be drained from outside (libevent freezes its start), so
+ * the bytes are copied to the socket directly; the caller frees the
+ * bufferevent right after.  Bounded to about a second. */
 static void drain_now(struct emmgd_mux *m)
 {
 	if (m->bev == NULL)
 		return;
 	evutil_socket_t fd = bufferevent_getfd(m->bev);
 	struct evbuffer *out = bufferevent_get_output(m->bev);
-	for (int i = 0; i < 20 && fd >= 0 && evbuffer_get_length(out) > 0; i++) {
-		if (evbuffer_write(out, fd) >= 0)
+	size_t len = evbuffer_get_length(out);
+	const unsigned char *p = len > 0 ? evbuffer_pullup(out, -1) : NULL;
+	size_t off = 0;
+	for (int i = 0; i < 20 && fd >= 0 && p != NULL && off < len; i++) {
+		ssize_t w = send(fd, p + off, len - off, MSG_NOSIGNAL);
+		if (w >= 0) {
+			off += (size_t)w;
 			continue;
+		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return;
-		struct pollfd p = { fd, POLLOUT, 0 };
-		(void)poll(&p, 1, 50);
+		struct pollfd pf = { fd, POLLOUT, 0 };
+		(void)poll(&pf, 1, 50);
 	}
 }
 

@@ -32,7 +32,7 @@
  *   -m BYTES    datagram bytes allowed per data_provision (1316)
  *   -C ID       client_id expected (0x0B000000)
  *   -d SECONDS  run this long, then print the summary and exit (10)
- *   -o FILE     one line per EMM: ms serial AC start finish+1 pair protect result
+ *   -o FILE     one line per EMM: ms serial AC start finish+1 pair protect result hex
  *   -w FILE     pcap of what was exchanged (TCP and UDP)
  *   -R N:MS     after N data_provisions, close everything for MS ms, listen again (once)
  *   -E K:N:CODE after N data_provisions send channel_error (K=channel) or stream_error
@@ -59,6 +59,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "db.h"
+#include "hex.h"
 #include "mkey.h"
 #include "pcap.h"
 #include "simulcrypt.h"
@@ -376,9 +377,12 @@ static void check_emm(struct sim *s, const uint8_t *sec, size_t len)
 			}
 		}
 	}
-	if (s->log != NULL)
-		fprintf(s->log, "%lld %u %08X %u %u %d %d %s\n", (long long)now_ms, serial, ac, start,
-			fin1, pair, prot, result);
+	if (s->log != NULL) {
+		char hex[62 * 2 + 1];
+		cas_hex_encode(sec, 62, hex);
+		fprintf(s->log, "%lld %u %08X %u %u %d %d %s %s\n", (long long)now_ms, serial, ac, start,
+			fin1, pair, prot, result, hex);
+	}
 }
 
 /* ---- sending ---- */
