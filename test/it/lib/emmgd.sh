@@ -27,8 +27,8 @@ write_conf() {
     echo "db = $T/cas.db"
     echo "master_key = $T/master.key"
     echo "emmg.mux = 127.0.0.1:${PORT:-1}"
-    echo "emmg.timeout = 2"
-    echo "emmg.min_cycle = 0"
+    case "$*" in *emmg.timeout*) ;; *) echo "emmg.timeout = 2";; esac
+    case "$*" in *emmg.min_cycle*) ;; *) echo "emmg.min_cycle = 0";; esac
     for l in "$@"; do echo "$l"; done
   } >"$T/cas.conf"
 }
