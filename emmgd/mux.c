@@ -10,8 +10,8 @@
  * While running it answers channel_test/stream_test, sends its own
  * channel_test every emmg.channel_test_interval seconds, and on a
  * channel_error/stream_error, a silent MUX or a lost connection it logs why
- * and sets the session up again after a back-off of 1, 2, 4 ... 30 s (the
- * back-off starts again at 1 s once a session ran for 10 s).  SIGTERM:
+ * and sets the session up again after a back-off of 1, 2, 4 ... 30 s (back
+ * to 1 s when a running session is lost without an error: a MUX restart).  SIGTERM:
  * stream_close_request, stream_close_response (bounded by emmg.timeout),
  * channel_close, close.
  *
@@ -57,7 +57,6 @@ static const char *const state_names[] = {
 };
 
 #define MAX_BACKOFF_S 30
-#define STABLE_MS 10000		/* a session this long resets the back-off */
 #define IDLE_POLL_MS 100	/* nothing due: look again this often */
 #define UDP_END_WAIT_MS 100	/* last UDP data before stream_close_request (§5.3) */
 #define OUT_HIGH_WATER 65536	/* MUX not reading: hold the data */
@@ -85,6 +84,7 @@ struct emmgd_mux {
 	int restart_now;		/* reconnect without back-off */
 	int test_pending;		/* our channel_test waits for channel_status */
 	int shutting_down;
+	int error_end;			/* the session ends on an error: keep backing off */
 
 	uint32_t alloc_kbit;		/* 0 with alloc_unlimited */
 	int alloc_unlimited;
@@ -276,8 +276,12 @@ static void session_end(struct emmgd_mux *m, const char *why)
 		emmgd_mux_done(m->d);
 		return;
 	}
-	if (was_running && now - m->running_since_ms >= STABLE_MS)
+	/* A session that ran and was then lost (a MUX restart) comes back
+	 * after 1 s; errors and refusals keep doubling the back-off. */
+	if (was_running && !m->error_end)
 		m->backoff_s = 1;
+	m->error_end = 0;
+	(void)now;
 	int now_again = m->restart_now;
 	int delay = now_again ? 0 : m->backoff_s;
 	m->restart_now = 0;
@@ -318,6 +322,7 @@ static void reply_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	m->errors++;
+	m->error_end = 1;
 	snprintf(why, sizeof why, "no %s within %d s", wanted, m->d->set.timeout_s);
 	session_end(m, why);
 }
@@ -604,6 +609,7 @@ static int handle(struct emmgd_mux *m, const uint8_t *data, size_t len)
 	m->last_seen = emmgd_real_ms() / 1000;
 	if (cas_tlv_parse(&msg, &in, &err) < 0) {
 		m->errors++;
+		m->error_end = 1;
 		send_channel_error(m, err.status, err.info);
 		snprintf(why, sizeof why, "invalid message from the MUX (0x%04X %s at byte %u)",
 			 err.status, cas_simulcrypt_error_name(CAS_SC_EMMG, err.status), err.info);
@@ -612,6 +618,7 @@ static int handle(struct emmgd_mux *m, const uint8_t *data, size_t len)
 	}
 	if (cas_tlv_validate(&msg, CAS_SC_EMMG, CAS_TLV_VERSION(d->set.version), &err) < 0) {
 		m->errors++;
+		m->error_end = 1;
 		/* Never answer an error with an error (simulcrypt.md §5.1.8). */
 		int is_error = msg.type == CAS_EMMG_MSG_CHANNEL_ERROR ||
 			       msg.type == CAS_EMMG_MSG_STREAM_ERROR;
@@ -758,6 +765,7 @@ static int handle(struct emmgd_mux *m, const uint8_t *data, size_t len)
 	case CAS_EMMG_MSG_CHANNEL_ERROR:
 	case CAS_EMMG_MSG_STREAM_ERROR:
 		m->errors++;
+		m->error_end = 1;
 		log_errors(m, &msg);
 		if (m->st == M_CLOSING) {
 			/* The MUX refuses the close: close the channel anyway. */
