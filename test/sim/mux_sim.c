@@ -40,6 +40,7 @@
  *   -x          exit once the EMMG closed its session cleanly
  *   -y          measure the carousel cycle (time between an EMM and its serial's next)
  *   -s          do not send the channel_test/stream_test probe
+ *   -L          read every card's key at start (no database reads while running)
  * Exit status: 0 if no check failed, 1 otherwise; "FAIL: ..." lines say why.
  */
 #include <errno.h>
@@ -98,7 +99,7 @@ struct sim {
 	uint32_t client_id;
 	double duration;
 	int restart_after, restart_ms, err_after, err_code, err_stream;
-	int exit_on_close, cycle, no_probe;
+	int exit_on_close, cycle, no_probe, preload;
 
 	/* sockets */
 	int lfd, cfd, ufd;
@@ -247,6 +248,24 @@ static int key_refresh(struct sim *s, uint32_t serial)
 	k->deleted = 0;
 	cas_card_wipe(&c);
 	return 1;
+}
+
+static int preload_card(void *ctx, const struct cas_card *c)
+{
+	struct sim *s = ctx;
+	struct keyent *k = key_find(s, c->serial_no, 1);
+	if (k == NULL)
+		return -1;
+	memcpy(k->key, c->key, 16);
+	k->ac = c->access_criteria;
+	k->start = (uint32_t)c->start;
+	k->finish = (uint32_t)c->finish;
+	k->blocked_until = c->blocked_until;
+	k->status = c->status;
+	k->pair = c->pair;
+	k->type = c->type;
+	k->deleted = 0;
+	return 0;
 }
 
 /* ---- EMM check (tvcas3.md §3) ---- */
@@ -738,11 +757,15 @@ static void summary(struct sim *s)
 			u += s->rc[i];
 		if (secs > 0)
 			rate = (double)u / 184.0 * 8.0 / secs;
-		/* the most sent in any 1 s window starting at a message */
+		/* the most received in any 1 s after a message: (t_i, t_i + 1 s] */
 		size_t j = 0;
 		uint64_t win = 0;
 		for (size_t i = 0; i < s->rn; i++) {
-			while (j < s->rn && s->rt[j] - s->rt[i] < 1000000000) {
+			if (j <= i) {
+				j = i + 1;
+				win = 0;
+			}
+			while (j < s->rn && s->rt[j] - s->rt[i] <= 1000000000) {
 				win += s->rc[j];
 				j++;
 			}
@@ -751,7 +774,8 @@ static void summary(struct sim *s)
 				if (r > max1)
 					max1 = r;
 			}
-			win -= s->rc[i];
+			if (i + 1 < j)
+				win -= s->rc[i + 1];
 		}
 	}
 	long cycle_n = 0;
@@ -823,7 +847,7 @@ int main(int argc, char **argv)
 	s->duration = 10;
 	s->lfd = s->cfd = s->ufd = -1;
 	s->min_gap_ms = -1;
-	while ((opt = getopt(argc, argv, "c:p:P:uV:b:BTS:m:C:d:o:w:R:E:xys")) != -1) {
+	while ((opt = getopt(argc, argv, "c:p:P:uV:b:BTS:m:C:d:o:w:R:E:xysL")) != -1) {
 		switch (opt) {
 		case 'c': s->conf_path = optarg; break;
 		case 'p': s->port = atoi(optarg); break;
@@ -850,6 +874,7 @@ int main(int argc, char **argv)
 		case 'x': s->exit_on_close = 1; break;
 		case 'y': s->cycle = 1; break;
 		case 's': s->no_probe = 1; break;
+		case 'L': s->preload = 1; break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of test/sim/mux_sim.c\n");
 			return 100;
@@ -859,6 +884,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (s->conf_path != NULL && open_db(s) < 0)
 		return 111;
+	if (s->db != NULL && s->preload && cas_db_cards_each(s->db, preload_card, s) < 0) {
+		fprintf(stderr, "mux_sim: %s\n", cas_db_errmsg(s->db));
+		return 111;
+	}
 	if (s->emm_log != NULL && (s->log = fopen(s->emm_log, "w")) == NULL) {
 		fprintf(stderr, "mux_sim: %s: %s\n", s->emm_log, strerror(errno));
 		return 111;
