@@ -32,6 +32,16 @@ const struct cas_conf_key cas_conf_keys[] = {
 	  "first serial number casprog hands out" },
 	{ "card.last_serial", CAS_CONF_INT, 1, U32MAX, "2109999999", 0, NULL,
 	  "last serial number casprog hands out" },
+	{ "card.dir", CAS_CONF_PATH, 1, 4096, "./var/cards", 0, NULL,
+	  "folder casprog create writes the personalisation files to" },
+	{ "card.port", CAS_CONF_PATH, 1, 4096, "/dev/ttyUSB0", 0, NULL,
+	  "serial device of the card reader (Phoenix/Smartmouse)" },
+	{ "card.reset", CAS_CONF_ENUM, 0, 0, "rts", 0, "rts|dtr|flush",
+	  "how casprog resets the card: rts (Phoenix), dtr, or flush (cardemu on a pty)" },
+	{ "card.reset_invert", CAS_CONF_BOOL, 0, 1, "no", 0, NULL,
+	  "the card is held in reset while the reset line is released, not asserted" },
+	{ "card.timeout", CAS_CONF_INT, 10, 60000, "2000", 0, NULL,
+	  "milliseconds casprog waits for each byte from the card" },
 
 	/* ecmgd */
 	{ "ecmg.listen", CAS_CONF_HOSTPORT, 0, 0, "127.0.0.1:2222", 0, NULL,
@@ -122,20 +132,24 @@ const struct cas_conf_key cas_conf_keys[] = {
 	  "delay before answering a wrong API key, per client address" },
 
 	/* cascron */
-	{ "billing.url", CAS_CONF_STR, 0, 4096, NULL, CAS_CONF_OPTIONAL, NULL,
+	{ "billing.url", CAS_CONF_STR, 0, 4096, NULL, CAS_CONF_SECRET | CAS_CONF_OPTIONAL, NULL,
 	  "CSV pulled on every cascron run: a path, file://, http:// or https:// URL" },
 	{ "billing.layout", CAS_CONF_ENUM, 0, 0, "operator", 0, "operator|admin",
 	  "CSV layout of billing.url" },
 	{ "billing.timeout", CAS_CONF_INT, 1, 3600, "30", 0, NULL,
 	  "seconds allowed for the billing download" },
-	{ "backup.dir", CAS_CONF_PATH, 1, 4096, "./var/backup", 0, NULL,
-	  "folder for database backups" },
+	{ "billing.ca_file", CAS_CONF_PATH, 1, 4096, NULL, CAS_CONF_OPTIONAL, NULL,
+	  "CA certificates (PEM) that billing.url's https server is verified with (default: the system's)" },
+	{ "billing.max_bytes", CAS_CONF_INT, 1, 68719476736LL, "1073741824", 0, NULL,
+	  "largest billing CSV accepted, bytes" },
+	{ "backup.dir", CAS_CONF_PATH, 1, 4096, NULL, CAS_CONF_OPTIONAL, NULL,
+	  "folder for database backups (default: backup/ in the database's folder)" },
 	{ "backup.keep", CAS_CONF_INT, 0, 10000, "7", 0, NULL,
 	  "backups kept (0 = no backups)" },
 	{ "backup.every", CAS_CONF_INT, 1, 525600, "1440", 0, NULL,
 	  "minutes between backups" },
-	{ "cron.lock", CAS_CONF_PATH, 1, 4096, "./var/cascron.lock", 0, NULL,
-	  "lock file that keeps two cascron runs from overlapping" },
+	{ "cron.lock", CAS_CONF_PATH, 1, 4096, NULL, CAS_CONF_OPTIONAL, NULL,
+	  "lock file that keeps two cascron runs from overlapping (default: the database file + .cron.lock)" },
 };
 
 const unsigned cas_conf_key_count = sizeof cas_conf_keys / sizeof cas_conf_keys[0];

@@ -14,7 +14,9 @@
  * - Every change of a card (insert, update, delete) takes the next number of
  *   one sequence, the card's change_no; a deletion leaves a tombstone with
  *   its change_no.  emmgd follows the sequence with
- *   cas_db_cards_changed_since().
+ *   cas_db_cards_changed_since().  Numbers are drawn under SQLite's one
+ *   write lock, so they commit in order: a reader that sees change N also
+ *   sees every change before N (no gap is ever filled in later).
  * - Every change made through this API writes audit rows: who (api, csv,
  *   cron, casprog, ...), from where, which card, which field, old -> new.
  *   Card keys never appear in the audit (the row says "key replaced").
@@ -34,8 +36,11 @@
  * takes the write lock at once (BEGIN IMMEDIATE), waiting up to the busy
  * timeout for another writer to finish.
  *
- * Iterators call a callback once per row; the callback returns 0 to go on,
- * or any other value to stop, and the iterator then returns that value.  A
+ * Iterators call a callback once per row, all rows from one read snapshot;
+ * the callback returns 0 to go on, or any other value to stop, and the
+ * iterator then returns that value.  A card whose key does not unwrap is
+ * logged (cas_log error) and skipped, so one damaged row cannot stop the EMM
+ * carousel; cas_db_card_get() of that card fails instead.  A
  * callback may read (cas_db_card_get, ...) but must not change cards: collect
  * the serials and change them after the iteration (or use the cascron
  * helpers below, which do exactly that).
@@ -166,14 +171,18 @@ int cas_card_validate(const struct cas_card *c, char *why, size_t whysize);
 void cas_card_wipe(struct cas_card *c);
 
 /* Inserts one card.  created = c->created if non-zero, else now; edited =
- * now; change_no drawn from the sequence; both written back into *c.  One
- * audit row "card created".  CAS_DB_EXISTS if the serial is taken. */
+ * now; change_no drawn from the sequence; all three written back into *c on
+ * success (on failure *c is untouched).  One audit row "card created".
+ * CAS_DB_EXISTS if the serial is taken. */
 int cas_db_card_insert(struct cas_db *db, struct cas_card *c, const struct cas_db_actor *who);
 
 /* Inserts n cards in one transaction (all or none): the fast path for
- * issuing cards and imports.  One audit row "N cards created (first..last)".
- * A taken serial makes it fail with CAS_DB_EXISTS and nothing written; the
- * message names the serial.  Writes created/edited/change_no back. */
+ * issuing cards and imports (1,000,000 cards in about 8 s, see
+ * test/bench/bench_db.c; call it with batches of ~10,000 inside
+ * cas_db_begin/commit to bound memory).  Consecutive change numbers.  One
+ * audit row "N cards created (first..last)".  A taken serial makes it fail
+ * with CAS_DB_EXISTS and nothing written; the message names the serial.
+ * Writes created/edited/change_no back on success only. */
 int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 			const struct cas_db_actor *who);
 
@@ -203,6 +212,10 @@ int cas_db_card_delete(struct cas_db *db, uint32_t serial, const struct cas_db_a
 
 /* Number of cards. */
 int cas_db_card_count(struct cas_db *db, int64_t *count);
+
+/* The highest serial in use in [first, last] (casprog hands out the next
+ * one), or CAS_DB_NOTFOUND when the range is empty. */
+int cas_db_card_max_serial(struct cas_db *db, uint32_t first, uint32_t last, uint32_t *out);
 
 typedef int cas_db_card_fn(void *ctx, const struct cas_card *card);
 typedef int cas_db_deleted_fn(void *ctx, uint32_t serial, int64_t change_no);
@@ -241,11 +254,17 @@ int cas_db_cards_expired(struct cas_db *db, int64_t now, cas_db_card_fn *cb, voi
 int cas_db_cards_block_ended(struct cas_db *db, int64_t now, cas_db_card_fn *cb, void *ctx);
 
 /* cascron's jobs, each one transaction: set status EXPIRED on every active
- * card whose finish < now; clear blocked_until on every card whose block
- * has ended.  Audited like updates.  *count (may be NULL) gets the number of
- * cards changed. */
+ * card whose finish < now; set status ACTIVE again on every expired card
+ * whose finish >= now (its subscription was extended after it expired);
+ * clear blocked_until on every card whose block has ended.  Audited like
+ * updates (one row per card: field, old -> new), edited = the clock, and
+ * each card changed takes a new change_no, so emmgd sends its new state.
+ * Set-based: a sweep over a million cards is a few statements.  *count
+ * (may be NULL) gets the number of cards changed. */
 int cas_db_cards_expire(struct cas_db *db, int64_t now, const struct cas_db_actor *who,
 			int64_t *count);
+int cas_db_cards_renew(struct cas_db *db, int64_t now, const struct cas_db_actor *who,
+		       int64_t *count);
 int cas_db_cards_unblock(struct cas_db *db, int64_t now, const struct cas_db_actor *who,
 			 int64_t *count);
 
@@ -308,6 +327,9 @@ int cas_db_audit_each(struct cas_db *db, int64_t after_id, int serial_filter, ui
 int cas_db_audit_purge(struct cas_db *db, int64_t now, int keep_days, int64_t *deleted);
 
 /* ---- settings --------------------------------------------------------- */
+
+/* Free key/value pairs shared by the programs (e.g. emmgd's reload flag).
+ * Keys starting with "db." belong to this library (db.master_key_check). */
 
 /* Copies the value of `key` into out.  Returns 0, CAS_DB_NOTFOUND, or -1
  * (also when the value does not fit). */

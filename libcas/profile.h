@@ -30,8 +30,10 @@ struct cas_ecm_req {
 	size_t filler_len;
 };
 
-/* One card as the database holds it. */
-struct cas_card {
+/* What an EMM or a personalisation file carries for one card: the rights
+ * as they should be on air (see cas_db for the stored card, struct cas_card;
+ * a caller maps one to the other, applying status and blocks). */
+struct cas_rights {
 	uint32_t serial;
 	uint8_t key[16];		/* card (EMM) key, in clear */
 	uint32_t ac;			/* access criteria bit mask */
@@ -67,7 +69,7 @@ struct cas_profile {
 			  uint8_t *out, size_t cap);
 	/* The EMM section that brings one card up to date with its row;
 	 * returns its length or -1 (the row cannot be encoded). */
-	long (*emm_build)(const struct cas_card *card, int64_t now,
+	long (*emm_build)(const struct cas_rights *card, int64_t now,
 			  uint8_t *out, size_t cap);
 	/* The EMM sent when no card needs one, or 0 if the profile sends
 	 * none. */
@@ -75,7 +77,7 @@ struct cas_profile {
 	/* The serial an EMM section is addressed to; -1 if not an EMM. */
 	int (*emm_address)(const uint8_t *sec, size_t len, uint32_t *serial);
 	/* The card personalisation file; returns its length or -1. */
-	long (*bin_build)(const struct cas_card *card, const struct cas_bin_opts *opts,
+	long (*bin_build)(const struct cas_rights *card, const struct cas_bin_opts *opts,
 			  uint8_t *out, size_t cap);
 };
 

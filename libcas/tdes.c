@@ -23,8 +23,7 @@
  */
 #include "tdes.h"
 
-#include <pthread.h>
-#include <sodium.h>
+#include "wipe.h"
 
 /* FIPS 46-3 tables, 1-based bit numbers, bit 1 = most significant. */
 static const uint8_t IP[64] = {
@@ -94,7 +93,6 @@ static const uint8_t S[8][4][16] = {
 static uint32_t sp[8][64];
 static uint64_t ip_tab[16][16], fp_tab[16][16], pc1_tab[16][16];
 static uint64_t pc2c_tab[4][128], pc2d_tab[4][128];	/* (a << 32) | b */
-static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 /* Applies a FIPS-style permutation: output bit j (1..nout, bit 1 most
  * significant) is input bit tab[j-1] (1..nin, bit 1 most significant). */
@@ -154,6 +152,17 @@ static void build_tables(void)
 	}
 }
 
+#ifdef CAS_FREESTANDING
+/* Card firmware (libcas/card.c built with -DCAS_FREESTANDING): one thread
+ * of execution, so a flag is enough to build the tables once. */
+static int tables_built;
+#define TABLES_ONCE() do { if (!tables_built) { build_tables(); tables_built = 1; } } while (0)
+#else
+#include <pthread.h>
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+#define TABLES_ONCE() pthread_once(&tables_once, build_tables)
+#endif
+
 static inline uint64_t load64(const uint8_t p[8])
 {
 	uint64_t v = 0;
@@ -183,7 +192,7 @@ static inline uint32_t rol28(uint32_t x, unsigned n)
 
 void cas_des_set_key(struct cas_des_key *ks, const uint8_t key[8])
 {
-	pthread_once(&tables_once, build_tables);
+	TABLES_ONCE();
 	uint64_t cd = nibble_perm(pc1_tab, load64(key));
 	uint32_t c = (uint32_t)(cd >> 28) & 0x0FFFFFFFu;
 	uint32_t d = (uint32_t)cd & 0x0FFFFFFFu;
@@ -198,9 +207,9 @@ void cas_des_set_key(struct cas_des_key *ks, const uint8_t key[8])
 		ks->sk[2 * r] = (uint32_t)(k >> 32);
 		ks->sk[2 * r + 1] = (uint32_t)k;
 	}
-	sodium_memzero(&cd, sizeof cd);
-	sodium_memzero(&c, sizeof c);
-	sodium_memzero(&d, sizeof d);
+	cas_wipe(&cd, sizeof cd);
+	cas_wipe(&c, sizeof c);
+	cas_wipe(&d, sizeof d);
 }
 
 static inline uint32_t ror32(uint32_t x, unsigned n)
@@ -324,5 +333,5 @@ int cas_tdes_ecb_decrypt(const struct cas_tdes_key *ks, const uint8_t *in, uint8
 
 void cas_tdes_wipe(struct cas_tdes_key *ks)
 {
-	sodium_memzero(ks, sizeof *ks);
+	cas_wipe(ks, sizeof *ks);
 }

@@ -23,26 +23,7 @@ static const uint8_t DUMMY_KEY[16] = {
 	0x12, 0x34, 0x56, 0x78, 0x90, 0xA0, 0xB1, 0xC2,
 };
 
-uint8_t cas_tvcas3_sum8(const uint8_t *p, size_t n)
-{
-	unsigned s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += p[i];
-	return (uint8_t)s;
-}
-
 /* ---- ECM ---- */
-
-void cas_tvcas3_ecm_key_init(struct cas_tvcas3_ecm_key *k, const uint8_t key[CAS_TVCAS3_ECM_KEY_LEN])
-{
-	cas_tdes_set_key2(&k->half[0], key);
-	cas_tdes_set_key2(&k->half[1], key + 16);
-}
-
-void cas_tvcas3_ecm_key_wipe(struct cas_tvcas3_ecm_key *k)
-{
-	sodium_memzero(k, sizeof *k);
-}
 
 static const struct cas_cp_cw *find_cw(const struct cas_ecm_req *req, uint16_t cp)
 {
@@ -92,37 +73,11 @@ int cas_tvcas3_ecm_build(const struct cas_tvcas3_ecm_key *k, const struct cas_ec
 	return 0;
 }
 
-int cas_tvcas3_ecm_parse(const struct cas_tvcas3_ecm_key *k, const uint8_t *sec, size_t len,
-			 struct cas_tvcas3_ecm *out)
-{
-	struct cas_buf b;
-	cas_buf_init(&b, sec, len);
-	uint8_t table = cas_buf_get_u8(&b);
-	uint16_t slen = cas_buf_get_u16(&b) & 0x0FFF;
-	uint8_t nano = cas_buf_get_u8(&b);
-	uint8_t nlen = cas_buf_get_u8(&b);
-	cas_buf_skip(&b, 2);			/* 64 21, unchecked (§2.1) */
-	const uint8_t *ct = cas_buf_get_ptr(&b, CAS_TVCAS3_PT_LEN);
-	if (cas_buf_error(&b) || cas_buf_left(&b) != 0 || ct == NULL ||
-	    (table != CAS_TVCAS3_TABLE_EVEN && table != CAS_TVCAS3_TABLE_ODD) ||
-	    slen != CAS_TVCAS3_ECM_LEN - 3 || nano != 0x70 || nlen != 0x32)
-		return CAS_TVCAS3_EFORMAT;
-
-	out->table_id = table;
-	cas_tdes_ecb_decrypt(&k->half[table & 1], ct, out->pt, CAS_TVCAS3_PT_LEN);
-	out->time = cas_be32(out->pt);
-	memcpy(out->cw_odd, out->pt + 4, 8);
-	memcpy(out->cw_even, out->pt + 12, 8);
-	out->ac = cas_be32(out->pt + 20);
-	out->checksum_ok = cas_tvcas3_sum8(out->pt, 47) == out->pt[47];
-	return out->checksum_ok ? CAS_TVCAS3_OK : CAS_TVCAS3_ECHECKSUM;
-}
-
 /* ---- EMM ---- */
 
 /* A card row's times as the u32 the formats carry, and their Conax dates;
  * finish + 1 must fit as well (§3.2). */
-static int card_times(const struct cas_card *card, uint8_t cstart[2], uint8_t cfinish[2])
+static int card_times(const struct cas_rights *card, uint8_t cstart[2], uint8_t cfinish[2])
 {
 	if (card->start < 0 || card->start > (int64_t)UINT32_MAX ||
 	    card->finish < 0 || card->finish >= (int64_t)UINT32_MAX)
@@ -157,7 +112,7 @@ static void md5_dec(int64_t t, uint8_t c1, uint8_t digest[CAS_MD5_LEN])
 	cas_md5(text, n, digest);
 }
 
-int cas_tvcas3_emm_plaintext(const struct cas_card *card, uint8_t pt[CAS_TVCAS3_PT_LEN])
+int cas_tvcas3_emm_plaintext(const struct cas_rights *card, uint8_t pt[CAS_TVCAS3_PT_LEN])
 {
 	uint8_t cstart[2], cfinish[2];
 	if (card_times(card, cstart, cfinish) < 0)
@@ -183,7 +138,7 @@ int cas_tvcas3_emm_plaintext(const struct cas_card *card, uint8_t pt[CAS_TVCAS3_
 	return 0;
 }
 
-int cas_tvcas3_emm_build(const struct cas_card *card, uint8_t out[CAS_TVCAS3_EMM_LEN])
+int cas_tvcas3_emm_build(const struct cas_rights *card, uint8_t out[CAS_TVCAS3_EMM_LEN])
 {
 	uint8_t pt[CAS_TVCAS3_PT_LEN];
 	if (cas_tvcas3_emm_plaintext(card, pt) < 0)
@@ -199,7 +154,7 @@ int cas_tvcas3_emm_build(const struct cas_card *card, uint8_t out[CAS_TVCAS3_EMM
 	return 0;
 }
 
-void cas_tvcas3_dummy_card(int64_t now, struct cas_card *out)
+void cas_tvcas3_dummy_card(int64_t now, struct cas_rights *out)
 {
 	memset(out, 0, sizeof *out);
 	out->serial = CAS_TVCAS3_DUMMY_SERIAL;
@@ -213,46 +168,9 @@ void cas_tvcas3_dummy_card(int64_t now, struct cas_card *out)
 
 int cas_tvcas3_emm_build_dummy(int64_t now, uint8_t out[CAS_TVCAS3_EMM_LEN])
 {
-	struct cas_card c;
+	struct cas_rights c;
 	cas_tvcas3_dummy_card(now, &c);
 	return cas_tvcas3_emm_build(&c, out);
-}
-
-int cas_tvcas3_emm_address(const uint8_t *sec, size_t len, uint32_t *serial)
-{
-	if (sec == NULL || len != CAS_TVCAS3_EMM_LEN ||
-	    memcmp(sec, EMM_HDR1, sizeof EMM_HDR1) != 0 ||
-	    memcmp(sec + 10, EMM_HDR2, sizeof EMM_HDR2) != 0)
-		return CAS_TVCAS3_EFORMAT;
-	*serial = cas_be32(sec + 6);
-	return CAS_TVCAS3_OK;
-}
-
-int cas_tvcas3_emm_parse(const uint8_t card_key[CAS_TVCAS3_CARD_KEY_LEN], const uint8_t *sec,
-			 size_t len, struct cas_tvcas3_emm *out)
-{
-	uint32_t addr;
-	if (cas_tvcas3_emm_address(sec, len, &addr) != CAS_TVCAS3_OK)
-		return CAS_TVCAS3_EFORMAT;
-	struct cas_tdes_key ks;
-	cas_tdes_set_key2(&ks, card_key);
-	cas_tdes_ecb_decrypt(&ks, sec + 14, out->pt, CAS_TVCAS3_PT_LEN);
-	cas_tdes_wipe(&ks);
-
-	const uint8_t *pt = out->pt;
-	out->serial = addr;
-	out->ac = cas_be32(pt + 4);
-	out->start = cas_be32(pt + 8);
-	out->finish_plus1 = cas_be32(pt + 12);
-	memcpy(out->cdate_start, pt + 16, 2);
-	memcpy(out->cdate_finish, pt + 18, 2);
-	out->pair = pt[20];
-	out->protect = pt[21];
-	if (cas_tvcas3_sum8(pt, 23) != pt[23] || cas_tvcas3_sum8(pt, 47) != pt[47])
-		return CAS_TVCAS3_ECHECKSUM;
-	if (cas_be32(pt) != addr)
-		return CAS_TVCAS3_ESERIAL;
-	return CAS_TVCAS3_OK;
 }
 
 /* ---- BIN ---- */
@@ -269,7 +187,7 @@ static void shared_address(const uint8_t ecm_key[CAS_TVCAS3_ECM_KEY_LEN], uint8_
 	sodium_memzero(text, sizeof text);
 }
 
-int cas_tvcas3_bin_build(const struct cas_card *card, const struct cas_bin_opts *opts,
+int cas_tvcas3_bin_build(const struct cas_rights *card, const struct cas_bin_opts *opts,
 			 uint8_t out[CAS_TVCAS3_BIN_LEN])
 {
 	uint8_t cstart[2], cfinish[2];
@@ -365,7 +283,7 @@ static long p_ecm_build(const void *ctx, const struct cas_ecm_req *req, uint8_t 
 	return CAS_TVCAS3_ECM_LEN;
 }
 
-static long p_emm_build(const struct cas_card *card, int64_t now, uint8_t *out, size_t cap)
+static long p_emm_build(const struct cas_rights *card, int64_t now, uint8_t *out, size_t cap)
 {
 	(void)now;	/* TVCAS 3 EMMs carry no time (§8: replayable) */
 	if (cap < CAS_TVCAS3_EMM_LEN || cas_tvcas3_emm_build(card, out) < 0)
@@ -385,7 +303,7 @@ static int p_emm_address(const uint8_t *sec, size_t len, uint32_t *serial)
 	return cas_tvcas3_emm_address(sec, len, serial) == CAS_TVCAS3_OK ? 0 : -1;
 }
 
-static long p_bin_build(const struct cas_card *card, const struct cas_bin_opts *opts,
+static long p_bin_build(const struct cas_rights *card, const struct cas_bin_opts *opts,
 			uint8_t *out, size_t cap)
 {
 	if (cap < CAS_TVCAS3_BIN_LEN || cas_tvcas3_bin_build(card, opts, out) < 0)

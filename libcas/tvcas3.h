@@ -86,14 +86,14 @@ int cas_tvcas3_ecm_parse(const struct cas_tvcas3_ecm_key *k, const uint8_t *sec,
  * filler.  -1 if start or finish is outside 0..2^32-2 or outside the Conax
  * date range 1990-01-01..2069-12-31 (TVCAS 3 would write garbage dates).
  */
-int cas_tvcas3_emm_plaintext(const struct cas_card *card, uint8_t pt[CAS_TVCAS3_PT_LEN]);
+int cas_tvcas3_emm_plaintext(const struct cas_rights *card, uint8_t pt[CAS_TVCAS3_PT_LEN]);
 /* The 62-byte EMM section for a card row; -1 as above. */
-int cas_tvcas3_emm_build(const struct cas_card *card, uint8_t out[CAS_TVCAS3_EMM_LEN]);
+int cas_tvcas3_emm_build(const struct cas_rights *card, uint8_t out[CAS_TVCAS3_EMM_LEN]);
 
 /* The card row of the dummy EMM sent when nothing else is due (§3.4):
  * serial 2199999999, its fixed key, AC FFFFFFFF, start now - 86400, finish
  * now + 300, pair 0, type 0. */
-void cas_tvcas3_dummy_card(int64_t now, struct cas_card *out);
+void cas_tvcas3_dummy_card(int64_t now, struct cas_rights *out);
 int cas_tvcas3_emm_build_dummy(int64_t now, uint8_t out[CAS_TVCAS3_EMM_LEN]);
 
 /* The serial an EMM section is addressed to (section bytes 6..9), after
@@ -124,7 +124,7 @@ int cas_tvcas3_emm_parse(const uint8_t card_key[CAS_TVCAS3_CARD_KEY_LEN], const 
 
 /* The 90-byte file.  -1 if opts->ecm_key is not 32 bytes, or the card row
  * cannot be encoded (as for the EMM). */
-int cas_tvcas3_bin_build(const struct cas_card *card, const struct cas_bin_opts *opts,
+int cas_tvcas3_bin_build(const struct cas_rights *card, const struct cas_bin_opts *opts,
 			 uint8_t out[CAS_TVCAS3_BIN_LEN]);
 
 struct cas_tvcas3_bin {

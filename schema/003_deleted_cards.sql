@@ -1,8 +1,8 @@
 -- FreeCAS schema, version 3: deleted cards leave a tombstone carrying the
 -- change_no of their deletion, so a reader following the change sequence
 -- (emmgd: "changes after N") learns about deletions too.  A serial that is
--- inserted again loses its tombstone: a serial is either a card or a
--- tombstone, never both.
+-- inserted again loses its tombstone (libcas deletes it with the insert):
+-- a serial is either a card or a tombstone, never both.
 
 CREATE TABLE cards_deleted (
 	serial_no INTEGER PRIMARY KEY,
@@ -17,9 +17,4 @@ BEGIN
 	INSERT OR REPLACE INTO cards_deleted (serial_no, change_no, deleted)
 		VALUES (OLD.serial_no, (SELECT value FROM seq WHERE name = 'card_change'),
 			CAST(strftime('%s', 'now') AS INTEGER));
-END;
-
-CREATE TRIGGER cards_untombstone AFTER INSERT ON cards
-BEGIN
-	DELETE FROM cards_deleted WHERE serial_no = NEW.serial_no;
 END;

@@ -137,7 +137,7 @@ static int bench_ecm(void)
 
 static int bench_emm(void)
 {
-	struct cas_card c = { .serial = 2100000000u, .ac = 1, .start = 1704067200,
+	struct cas_rights c = { .serial = 2100000000u, .ac = 1, .start = 1704067200,
 			      .finish = 1735689599, .pair = 0, .type = 1 };
 	cas_rand_bytes(c.key, sizeof c.key);
 	uint8_t out[CAS_TVCAS3_EMM_LEN];

@@ -91,7 +91,7 @@ static void fuzz_emm(const uint8_t *data, size_t size)
 	if (rc == CAS_TVCAS3_OK) {
 		/* a valid EMM for the card: the row it carries, built again,
 		 * must read back the same */
-		struct cas_card c = {
+		struct cas_rights c = {
 			.serial = e.serial, .ac = e.ac, .start = e.start,
 			.finish = (int64_t)e.finish_plus1 - 1, .pair = e.pair, .type = e.protect ? 1 : 2,
 		};
@@ -117,7 +117,7 @@ static void fuzz_bin(const uint8_t *data, size_t size)
 		abort();
 	/* rebuild from the parsed fields; must equal the input wherever the
 	 * input is a file FreeCAS could have written */
-	struct cas_card c = {
+	struct cas_rights c = {
 		.serial = b.serial, .ac = b.ac, .start = b.start, .finish = b.finish,
 		.pair = b.pair, .type = b.protect ? 1 : 2,
 	};

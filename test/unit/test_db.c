@@ -828,13 +828,14 @@ static void test_migration_from_v1(void **state)
 	q_exec(s, "INSERT INTO schema_migrations VALUES (1, '001_initial', 1700000000); PRAGMA user_version = 1;");
 	assert_int_equal(cas_mkey_wrap(&f->mk, 2100000040, key, blob), 0);
 	sqlite3_stmt *st;
+	q_exec(s, "UPDATE seq SET value = 1 WHERE name = 'card_change'");
 	assert_int_equal(sqlite3_prepare_v2(s, "INSERT INTO cards (serial_no, name, key, access_criteria, "
-					    "start, finish, created, edited) VALUES (2100000040, 'old card', ?1, "
-					    "255, 1700000000, 1800000000, 1700000000, 1700000000)", -1, &st, NULL), SQLITE_OK);
+					    "start, finish, created, edited, change_no) VALUES (2100000040, "
+					    "'old card', ?1, 255, 1700000000, 1800000000, 1700000000, 1700000000, 1)",
+					    -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_blob(st, 1, blob, sizeof blob, SQLITE_STATIC);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
-	assert_int_equal(q_int(s, "SELECT change_no FROM cards"), 1);	/* v1 trigger */
 	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'generators'"), 0);
 	sqlite3_close(s);
 
@@ -1022,8 +1023,12 @@ static void test_bulk_insert(void **state)
 	assert_int_equal(count, 1);
 	assert_int_equal(cas_db_change_max(f->db, &max), 0);
 	assert_int_equal(max, one.change_no);
-	assert_int_equal(cards[0].change_no, 0);
+	for (size_t i = 0; i < n; i++)	/* a failure leaves the structs as they were */
+		assert_true(cards[i].change_no == 0 && cards[i].created == 0 && cards[i].edited == 0);
 	assert_int_equal(cas_db_card_delete(f->db, 2100001500, &api), 0);
+	uint32_t top = 0;
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2109999999, &top), CAS_DB_NOTFOUND);
+	assert_string_equal(cas_db_errmsg(f->db), "no card in 2100000000..2109999999");
 
 	f->clock = T0 + 100;
 	assert_int_equal(cas_db_cards_insert(f->db, cards, n, &casprog), 0);
@@ -1034,6 +1039,12 @@ static void test_bulk_insert(void **state)
 		assert_int_equal(cards[i].change_no, cards[i - 1].change_no + 1);
 	assert_int_equal(cas_db_change_max(f->db, &max), 0);
 	assert_int_equal(max, cards[n - 1].change_no);
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2109999999, &top), 0);
+	assert_int_equal(top, 2100002999);
+	assert_int_equal(cas_db_card_max_serial(f->db, 2100000000, 2100001234, &top), 0);
+	assert_int_equal(top, 2100001234);
+	assert_int_equal(cards[5].created, T0 + 100);
+	assert_int_equal(cards[5].edited, T0 + 100);
 	for (size_t i = 0; i < n; i += 97) {
 		assert_int_equal(cas_db_card_get(f->db, cards[i].serial_no, &g), 0);
 		assert_card_equal(&cards[i], &g);
@@ -1164,6 +1175,100 @@ struct nest {
 	struct cas_db *db;
 	int outer, inner;
 };
+
+/* The set-based cascron jobs write what one update per card would: one
+ * audit row per card with old -> new and the clock's time, edited = the
+ * clock, a new change_no per card in the order of the selection; renew
+ * undoes an expiry whose finish was moved into the future; a card whose key
+ * does not unwrap is changed too; inside a caller's transaction a rollback
+ * undoes the job. */
+static void test_bulk_jobs(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card g;
+	int64_t count, max0;
+	char text[200];
+	f->db = open_db(f);
+	/* serial, edited, start, finish, blocked_until */
+	insert_at(f, 10, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 3 * DAY, 0);
+	insert_at(f, 11, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 9 * DAY, T0 - 1);
+	insert_at(f, 12, T0 - 50 * DAY, T0 - 60 * DAY, T0 + 9 * DAY, T0 - 60);
+	insert_at(f, 13, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 3 * DAY, T0 + 60);
+	insert_at(f, 14, T0 - 50 * DAY, T0 - 60 * DAY, T0 - 5, 0);
+	sqlite3 *s = raw_open(f->path);
+	/* card 14's key blob replaced by one that does not unwrap */
+	q_exec(s, "UPDATE cards SET key = zeroblob(57), change_no = change_no WHERE serial_no = 14");
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+
+	f->clock = T0 + 7;
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 4);
+	/* by finish: 11, 10, 13 (same finish as 10, higher serial), 14 */
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 11"), max0 + 1);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 10"), max0 + 2);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 13"), max0 + 3);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 14"), max0 + 4);
+	assert_int_equal(q_int(s, "SELECT value FROM seq WHERE name = 'card_change'"), max0 + 4);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 2 AND edited = 1735689607"), 4);
+	assert_int_equal(q_int(s, "SELECT status FROM cards WHERE serial_no = 12"), 1);
+	q_text(s, "SELECT group_concat(serial_no || ':' || time || ':' || who || ':' || ifnull(addr, '-') "
+	       "|| ':' || field || ':' || old_value || '>' || new_value || ':' || ifnull(message, '-'), ' ') "
+	       "FROM (SELECT * FROM audit WHERE who = 'cron' ORDER BY id)", text, sizeof text);
+	assert_string_equal(text, "11:1735689607:cron:-:status:1>2:- 10:1735689607:cron:-:status:1>2:- "
+			    "13:1735689607:cron:-:status:1>2:- 14:1735689607:cron:-:status:1>2:-");
+
+	/* blocks: 11 (T0 - 1) and 12 (T0 - 60) are over, 13 is not */
+	f->clock = T0 + 8;
+	assert_int_equal(cas_db_cards_unblock(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 2);
+	q_text(s, "SELECT group_concat(serial_no || ':' || old_value || '>' || new_value || ':' || change_no, ' ') "
+	       "FROM (SELECT a.serial_no, a.old_value, a.new_value, c.change_no FROM audit a "
+	       "JOIN cards c USING (serial_no) WHERE a.field = 'blocked_until' ORDER BY a.id)", text, sizeof text);
+	char want[200];
+	snprintf(want, sizeof want, "12:1735689540>0:%lld 11:1735689599>0:%lld",
+		 (long long)max0 + 5, (long long)max0 + 6);
+	assert_string_equal(text, want);
+	assert_int_equal(q_int(s, "SELECT blocked_until FROM cards WHERE serial_no = 13"), T0 + 60);
+
+	/* renew: billing moves card 10's finish into the future */
+	assert_int_equal(cas_db_card_get(f->db, 10, &g), 0);
+	g.finish = T0 + 30 * DAY;
+	assert_int_equal(cas_db_card_update(f->db, &g, CAS_CARD_F_FINISH, &api, NULL), 0);
+	assert_int_equal(g.status, CAS_CARD_EXPIRED);
+	int64_t before = g.change_no;
+	f->clock = T0 + 9;
+	assert_int_equal(cas_db_cards_renew(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(cas_db_card_get(f->db, 10, &g), 0);
+	assert_int_equal(g.status, CAS_CARD_ACTIVE);
+	assert_int_equal(g.change_no, before + 1);
+	assert_int_equal(g.edited, T0 + 9);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE serial_no = 10 AND field = 'status' "
+			       "AND old_value = '2' AND new_value = '1' AND who = 'cron'"), 1);
+	/* nothing left to do: no change number drawn */
+	assert_int_equal(cas_db_cards_renew(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+	assert_int_equal(max0, before + 1);
+	char plan[300];
+	q_plan(s, "SELECT serial_no, status FROM cards WHERE status = 2 AND finish >= 5 ORDER BY finish, serial_no",
+	       plan, sizeof plan);
+	assert_non_null(strstr(plan, "cards_expired_finish"));
+
+	/* inside a caller's transaction: rolled back with it */
+	f->clock = T0 + 40 * DAY;
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_cards_expire(f->db, T0 + 40 * DAY, &cron, &count), 0);
+	assert_int_equal(count, 2);	/* 10 and 12 */
+	assert_int_equal(cas_db_rollback(f->db), 0);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1"), 2);
+	assert_int_equal(cas_db_change_max(f->db, &count), 0);
+	assert_int_equal(count, max0);
+	sqlite3_close(s);
+	cas_card_wipe(&g);
+}
 
 static int inner_cb(void *ctx, const struct cas_card *c)
 {
@@ -1365,6 +1470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_insert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iterator_stop_and_nesting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),

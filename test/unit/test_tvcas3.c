@@ -310,7 +310,7 @@ static void test_ecm_parse_errors(void **state)
 
 /* ---- EMM ---- */
 
-static void card_from_vector(const struct v_emm *v, struct cas_card *c)
+static void card_from_vector(const struct v_emm *v, struct cas_rights *c)
 {
 	memset(c, 0, sizeof *c);
 	c->serial = v->serial;
@@ -328,7 +328,7 @@ static void test_emm_vectors(void **state)
 	int dummies = 0;
 	for (size_t i = 0; i < sizeof V_EMM / sizeof V_EMM[0]; i++) {
 		const struct v_emm *v = &V_EMM[i];
-		struct cas_card c;
+		struct cas_rights c;
 		card_from_vector(v, &c);
 		uint8_t pt[48], want_pt[48], sec[62], want[62];
 		unhex(v->pt, want_pt, 48);
@@ -359,7 +359,7 @@ static void test_emm_vectors(void **state)
 
 		if (v->dummy) {
 			dummies++;
-			struct cas_card d;
+			struct cas_rights d;
 			cas_tvcas3_dummy_card(v->now, &d);
 			assert_int_equal(d.serial, CAS_TVCAS3_DUMMY_SERIAL);
 			assert_memory_equal(d.key, c.key, 16);
@@ -379,7 +379,7 @@ static void test_emm_vectors(void **state)
 static void test_emm_build_limits(void **state)
 {
 	(void)state;
-	struct cas_card c;
+	struct cas_rights c;
 	card_from_vector(&V_EMM[0], &c);
 	uint8_t sec[62];
 	struct { int64_t start, finish; int ok; } cases[] = {
@@ -427,7 +427,7 @@ static void emm_from_plaintext(const uint8_t pt[48], uint32_t serial, const uint
 static void test_emm_parse_errors(void **state)
 {
 	(void)state;
-	struct cas_card c;
+	struct cas_rights c;
 	card_from_vector(&V_EMM[2], &c);
 	uint8_t sec[63], bad[63], pt[48];
 	unhex(V_EMM[2].section, sec, 62);
@@ -477,7 +477,7 @@ static void test_emm_parse_errors(void **state)
 
 /* ---- BIN ---- */
 
-static void bin_inputs(const struct v_bin *v, struct cas_card *c, struct cas_bin_opts *o,
+static void bin_inputs(const struct v_bin *v, struct cas_rights *c, struct cas_bin_opts *o,
 		       uint8_t key32[32])
 {
 	memset(c, 0, sizeof *c);
@@ -502,7 +502,7 @@ static void test_bin_vectors(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof V_BIN / sizeof V_BIN[0]; i++) {
 		const struct v_bin *v = &V_BIN[i];
-		struct cas_card c;
+		struct cas_rights c;
 		struct cas_bin_opts o;
 		uint8_t key32[32], bin[90], want[90];
 		bin_inputs(v, &c, &o, key32);
@@ -535,7 +535,7 @@ static void test_bin_vectors(void **state)
 static void test_bin_options_and_errors(void **state)
 {
 	(void)state;
-	struct cas_card c;
+	struct cas_rights c;
 	struct cas_bin_opts o;
 	uint8_t key32[32], bin[90];
 	bin_inputs(&V_BIN[0], &c, &o, key32);
@@ -638,7 +638,7 @@ static void test_profile_calls(void **state)
 	p->ecm_key_free(ctx);
 	p->ecm_key_free(NULL);
 
-	struct cas_card c;
+	struct cas_rights c;
 	card_from_vector(&V_EMM[1], &c);
 	uint8_t emm[62];
 	unhex(V_EMM[1].section, emm, 62);

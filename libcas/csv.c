@@ -1,0 +1,615 @@
+/* Card lists as CSV, TVCAS 3 layouts (see csv.h). */
+#include "csv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "field.h"
+#include "hex.h"
+
+#define NFIELDS_OPERATOR 7
+#define NFIELDS_ADMIN 10
+#define MAX_FIELDS 10
+#define INSERT_BATCH 4096
+#define EXPORT_CHUNK 65536
+
+const char *cas_csv_layout_name(enum cas_csv_layout l)
+{
+	switch (l) {
+	case CAS_CSV_OPERATOR: return "operator";
+	case CAS_CSV_ADMIN: return "admin";
+	default: return "auto";
+	}
+}
+
+int cas_csv_layout_parse(const char *name, enum cas_csv_layout *out)
+{
+	if (strcmp(name, "operator") == 0 || strcmp(name, "oper") == 0)
+		*out = CAS_CSV_OPERATOR;
+	else if (strcmp(name, "admin") == 0)
+		*out = CAS_CSV_ADMIN;
+	else
+		return -1;
+	return 0;
+}
+
+const char *cas_csv_header(enum cas_csv_layout l)
+{
+	return l == CAS_CSV_ADMIN ? CAS_CSV_HEADER_ADMIN : CAS_CSV_HEADER_OPERATOR;
+}
+
+/* ---- the error report ---- */
+
+static void report_add(struct cas_csv_report *r, size_t line, const char *fmt, va_list ap)
+{
+	size_t slot;
+	size_t seq = r->nerrors++;
+	if (r->kept < CAS_CSV_MAX_ERRORS) {
+		slot = r->kept++;
+	} else {
+		/* Keep the errors of the first lines: replace the latest one
+		 * kept if this one comes earlier in the file. */
+		slot = 0;
+		for (size_t i = 1; i < r->kept; i++)
+			if (r->err[i].line > r->err[slot].line ||
+			    (r->err[i].line == r->err[slot].line && r->err[i].seq > r->err[slot].seq))
+				slot = i;
+		if (r->err[slot].line <= line)
+			return;
+	}
+	r->err[slot].line = line;
+	r->err[slot].seq = seq;
+	int n = snprintf(r->err[slot].text, sizeof r->err[slot].text, "line %zu: ", line);
+	if (n < 0 || (size_t)n >= sizeof r->err[slot].text)
+		return;
+	vsnprintf(r->err[slot].text + n, sizeof r->err[slot].text - (size_t)n, fmt, ap);
+}
+
+void cas_csv_report_error(struct cas_csv_report *r, size_t line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	report_add(r, line, fmt, ap);
+	va_end(ap);
+}
+
+static int by_line(const void *a, const void *b)
+{
+	const size_t *x = a, *y = b;	/* line, seq */
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+size_t cas_csv_report_format(const struct cas_csv_report *r, char *out, size_t size)
+{
+	size_t len = 0;
+	if (size == 0)
+		return 0;
+	out[0] = '\0';
+	if (r->fail[0] != '\0') {
+		snprintf(out, size, "%s", r->fail);
+		return strlen(out);
+	}
+	size_t order[CAS_CSV_MAX_ERRORS][3];
+	for (size_t i = 0; i < r->kept; i++) {
+		order[i][0] = r->err[i].line;
+		order[i][1] = r->err[i].seq;
+		order[i][2] = i;
+	}
+	qsort(order, r->kept, sizeof order[0], by_line);
+	for (size_t i = 0; i < r->kept && len < size - 1; i++) {
+		int n = snprintf(out + len, size - len, "%s%s", i ? "\n" : "", r->err[order[i][2]].text);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	if (r->nerrors > r->kept && len < size - 1) {
+		size_t more = r->nerrors - r->kept;
+		int n = snprintf(out + len, size - len, "\n... and %zu more error%s", more,
+				 more == 1 ? "" : "s");
+		if (n > 0)
+			len += (size_t)n;
+	}
+	return len < size ? len : size - 1;
+}
+
+static int set_fail(struct cas_csv_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int set_fail(struct cas_csv_report *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->fail, sizeof r->fail, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* ---- parsing ---- */
+
+struct field {
+	const char *p;
+	size_t n;
+};
+
+/* Splits one line into at most MAX_FIELDS + 1 fields; returns the count
+ * (MAX_FIELDS + 1 means "more than MAX_FIELDS"). */
+static size_t split(const char *p, size_t n, struct field *f)
+{
+	size_t k = 0, start = 0;
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || p[i] == ';') {
+			if (k == MAX_FIELDS + 1)
+				return k;
+			f[k].p = p + start;
+			f[k].n = i - start;
+			k++;
+			start = i + 1;
+		}
+	}
+	return k;
+}
+
+/* Counts every ';' for the message about a wrong number of fields. */
+static size_t count_fields(const char *p, size_t n)
+{
+	size_t k = 1;
+	for (size_t i = 0; i < n; i++)
+		k += p[i] == ';';
+	return k;
+}
+
+static int header_layout(const char *p, size_t n, enum cas_csv_layout *l)
+{
+	if (n == strlen(CAS_CSV_HEADER_OPERATOR) && memcmp(p, CAS_CSV_HEADER_OPERATOR, n) == 0)
+		*l = CAS_CSV_OPERATOR;
+	else if (n == strlen(CAS_CSV_HEADER_ADMIN) && memcmp(p, CAS_CSV_HEADER_ADMIN, n) == 0)
+		*l = CAS_CSV_ADMIN;
+	else
+		return -1;
+	return 0;
+}
+
+/* Checks one data line into row; records every bad field.  Returns 0 if
+ * the line is valid. */
+static int parse_row(const char *p, size_t n, size_t line, enum cas_csv_layout layout,
+		     const struct cas_csv_opts *o, struct cas_csv_row *row,
+		     struct cas_csv_report *r)
+{
+	struct field f[MAX_FIELDS + 1];
+	size_t want = layout == CAS_CSV_ADMIN ? NFIELDS_ADMIN : NFIELDS_OPERATOR;
+	size_t k = split(p, n, f);
+	const char *why;
+	size_t before = r->nerrors;
+	if (n == 0) {
+		cas_csv_report_error(r, line, "empty line (expected %zu fields)", want);
+		return -1;
+	}
+	if (k != want) {
+		cas_csv_report_error(r, line, "%zu fields, expected %zu (%s layout)",
+				     count_fields(p, n), want, cas_csv_layout_name(layout));
+		return -1;
+	}
+	memset(row, 0, sizeof *row);
+	row->line = line;
+	row->edit = -1;
+	struct cas_card *c = &row->card;
+	/* Field positions: operator 0..6, admin adds key at 3, type at 5, edit at 9. */
+	const int admin = layout == CAS_CSV_ADMIN;
+	const struct field *fs = &f[0], *fname = &f[1], *finfo = &f[2];
+	const struct field *fac = &f[admin ? 4 : 3], *fpair = &f[admin ? 6 : 4];
+	const struct field *fstart = &f[admin ? 7 : 5], *ffinish = &f[admin ? 8 : 6];
+
+	if (cas_field_serial(fs->p, fs->n, o->serial_min, o->serial_max, &c->serial_no, &why) < 0) {
+		if (strcmp(why, "out of range") == 0)
+			cas_csv_report_error(r, line, "serial_no: out of range %lu..%lu",
+					     (unsigned long)(o->serial_min ? o->serial_min : 1),
+					     (unsigned long)(o->serial_max ? o->serial_max : UINT32_MAX));
+		else
+			cas_csv_report_error(r, line, "serial_no: %s", why);
+	}
+	if (cas_field_text(fname->p, fname->n, CAS_FIELD_NAME_MAX, &why) < 0)
+		cas_csv_report_error(r, line, "name: %s", why);
+	else
+		memcpy(c->name, fname->p, fname->n);
+	if (cas_field_text(finfo->p, finfo->n, CAS_FIELD_INFO_MAX, &why) < 0)
+		cas_csv_report_error(r, line, "info: %s", why);
+	else
+		memcpy(c->info, finfo->p, finfo->n);
+	if (admin && cas_field_key(f[3].p, f[3].n, c->key, &why) < 0)
+		cas_csv_report_error(r, line, "key: %s", why);
+	if (cas_field_ac(fac->p, fac->n, &c->access_criteria, &why) < 0)
+		cas_csv_report_error(r, line, "access_criteria: %s", why);
+	if (admin && cas_field_type(f[5].p, f[5].n, &c->type, &why) < 0)
+		cas_csv_report_error(r, line, "type: %s", why);
+	if (cas_field_pair(fpair->p, fpair->n, &c->pair, &why) < 0)
+		cas_csv_report_error(r, line, "pair: %s", why);
+	if (cas_field_time(fstart->p, fstart->n, 1, &c->start, &why) < 0)
+		cas_csv_report_error(r, line, "start: %s", why);
+	if (cas_field_time(ffinish->p, ffinish->n, 1, &c->finish, &why) < 0)
+		cas_csv_report_error(r, line, "finish: %s", why);
+	if (admin && cas_field_uint_opt(f[9].p, f[9].n, &row->edit, &why) < 0)
+		cas_csv_report_error(r, line, "edit: %s", why);
+
+	row->fields = CAS_CARD_F_NAME | CAS_CARD_F_INFO | CAS_CARD_F_AC | CAS_CARD_F_PAIR |
+		      CAS_CARD_F_START | CAS_CARD_F_FINISH;
+	if (admin)
+		row->fields |= CAS_CARD_F_KEY | CAS_CARD_F_TYPE;
+	else
+		c->type = CAS_CARD_PROTECT_ON;
+	c->status = CAS_CARD_ACTIVE;
+	return r->nerrors == before ? 0 : -1;
+}
+
+struct seen {
+	uint32_t serial;
+	uint32_t pad;
+	size_t line;
+};
+
+static int by_serial(const void *a, const void *b)
+{
+	const struct seen *x = a, *y = b;
+	if (x->serial != y->serial)
+		return x->serial < y->serial ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+int cas_csv_parse(const char *text, size_t len, const struct cas_csv_opts *o,
+		  cas_csv_row_fn *cb, void *ctx, struct cas_csv_report *r)
+{
+	struct cas_csv_row row;
+	struct seen *seen = NULL;
+	size_t nseen = 0, capseen = 0;
+	int ret = -1;
+	memset(r, 0, sizeof *r);
+	r->layout = o->layout;
+
+	size_t pos = 0, line = 0;
+	int header_done = 0;
+	if (len == 0) {
+		cas_csv_report_error(r, 1, "header: missing (the file is empty)");
+		return CAS_CSV_REJECTED;
+	}
+	while (pos < len) {
+		const char *p = text + pos;
+		const char *nl = memchr(p, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - p) : len - pos;
+		pos += n + (nl != NULL);
+		line++;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (!header_done) {
+			header_done = 1;
+			enum cas_csv_layout l;
+			if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+				cas_csv_report_error(r, 1, "header: starts with a byte order mark "
+						     "(save the file as UTF-8 without BOM)");
+				break;
+			}
+			if (header_layout(p, n, &l) < 0) {
+				if (o->layout == CAS_CSV_AUTO)
+					cas_csv_report_error(r, 1, "header: expected \"%s\" (operator) or "
+							     "\"%s\" (admin)", CAS_CSV_HEADER_OPERATOR,
+							     CAS_CSV_HEADER_ADMIN);
+				else
+					cas_csv_report_error(r, 1, "header: expected \"%s\" (%s layout)",
+							     cas_csv_header(o->layout),
+							     cas_csv_layout_name(o->layout));
+				break;
+			}
+			if (o->layout != CAS_CSV_AUTO && l != o->layout) {
+				cas_csv_report_error(r, 1, "header: this is the %s layout, expected the %s layout",
+						     cas_csv_layout_name(l), cas_csv_layout_name(o->layout));
+				break;
+			}
+			r->layout = l;
+			continue;
+		}
+		r->rows++;
+		if (parse_row(p, n, line, r->layout, o, &row, r) < 0)
+			continue;
+		if (nseen == capseen) {
+			size_t ncap = capseen ? capseen * 2 : 1024;
+			struct seen *ns = realloc(seen, ncap * sizeof *ns);
+			if (ns == NULL) {
+				set_fail(r, "out of memory");
+				goto out;
+			}
+			seen = ns;
+			capseen = ncap;
+		}
+		seen[nseen].serial = row.card.serial_no;
+		seen[nseen].pad = 0;
+		seen[nseen].line = line;
+		nseen++;
+		if (cb != NULL) {
+			int rc = cb(ctx, &row, r);
+			if (rc < 0)
+				goto out;
+		}
+	}
+	/* Each serial at most once: the later lines are the errors. */
+	qsort(seen, nseen, sizeof *seen, by_serial);
+	for (size_t i = 1; i < nseen; i++) {
+		size_t first = i - 1;
+		while (i < nseen && seen[i].serial == seen[first].serial) {
+			cas_csv_report_error(r, seen[i].line, "serial_no: %lu repeats line %zu",
+					     (unsigned long)seen[i].serial, seen[first].line);
+			i++;
+		}
+	}
+	ret = r->nerrors ? CAS_CSV_REJECTED : 0;
+out:
+	sodium_memzero(&row, sizeof row);
+	free(seen);
+	return ret;
+}
+
+/* ---- import ---- */
+
+struct import {
+	struct cas_db *db;
+	const struct cas_db_actor *who;
+	int64_t now;
+	struct cas_card *batch;		/* new cards waiting for one bulk insert */
+	size_t nbatch;
+};
+
+static int flush_inserts(struct import *im, struct cas_csv_report *r)
+{
+	if (im->nbatch == 0)
+		return 0;
+	int rc = cas_db_cards_insert(im->db, im->batch, im->nbatch, im->who);
+	sodium_memzero(im->batch, im->nbatch * sizeof *im->batch);
+	if (rc != 0)
+		return set_fail(r, "%s", cas_db_errmsg(im->db));
+	r->added += im->nbatch;
+	im->nbatch = 0;
+	return 0;
+}
+
+static int same_fields(const struct cas_card *a, const struct cas_card *b, unsigned f)
+{
+	if ((f & CAS_CARD_F_NAME) && strcmp(a->name, b->name) != 0)
+		return 0;
+	if ((f & CAS_CARD_F_INFO) && strcmp(a->info, b->info) != 0)
+		return 0;
+	if ((f & CAS_CARD_F_KEY) && sodium_memcmp(a->key, b->key, sizeof a->key) != 0)
+		return 0;
+	if ((f & CAS_CARD_F_AC) && a->access_criteria != b->access_criteria)
+		return 0;
+	if ((f & CAS_CARD_F_PAIR) && a->pair != b->pair)
+		return 0;
+	if ((f & CAS_CARD_F_TYPE) && a->type != b->type)
+		return 0;
+	if ((f & CAS_CARD_F_START) && a->start != b->start)
+		return 0;
+	if ((f & CAS_CARD_F_FINISH) && a->finish != b->finish)
+		return 0;
+	if ((f & CAS_CARD_F_STATUS) && a->status != b->status)
+		return 0;
+	return 1;
+}
+
+static int apply_row(void *ctx, const struct cas_csv_row *row, struct cas_csv_report *r)
+{
+	struct import *im = ctx;
+	struct cas_card cur, upd = row->card;
+	unsigned fields = row->fields;
+	int changed = 0, ret = 0;
+	int rc = cas_db_card_get(im->db, row->card.serial_no, &cur);
+	if (rc == CAS_DB_NOTFOUND && r->layout != CAS_CSV_ADMIN) {
+		cas_csv_report_error(r, row->line, "serial_no: no card %lu (the operator layout "
+				     "only updates cards; create cards with the admin layout or casprog)",
+				     (unsigned long)row->card.serial_no);
+		ret = 1;
+	} else if (rc == CAS_DB_NOTFOUND) {
+		/* After an error the file is refused anyway: only look for more. */
+		if (r->nerrors == 0) {
+			im->batch[im->nbatch++] = row->card;
+			if (im->nbatch == INSERT_BATCH)
+				ret = flush_inserts(im, r);
+		}
+	} else if (rc != 0) {
+		ret = set_fail(r, "%s", cas_db_errmsg(im->db));
+	} else if (r->nerrors == 0) {
+		/* Renewal: a card cascron expired comes back when billing gives
+		 * it a finish that has not passed (cascron expires finish < now). */
+		if (cur.status == CAS_CARD_EXPIRED && row->card.finish >= im->now) {
+			upd.status = CAS_CARD_ACTIVE;
+			fields |= CAS_CARD_F_STATUS;
+		}
+		if (same_fields(&cur, &upd, fields))
+			r->unchanged++;
+		else if (cas_db_card_update(im->db, &upd, fields, im->who, &changed) != 0)
+			ret = set_fail(r, "%s", cas_db_errmsg(im->db));
+		else if (changed)
+			r->updated++;
+		else
+			r->unchanged++;
+	}
+	cas_card_wipe(&cur);
+	cas_card_wipe(&upd);
+	return ret;
+}
+
+int cas_csv_import(struct cas_db *db, const char *text, size_t len, const struct cas_csv_opts *o,
+		   const struct cas_db_actor *who, struct cas_csv_report *r)
+{
+	struct cas_csv_opts opts = *o;
+	if (opts.now == 0)
+		opts.now = (int64_t)time(NULL);
+	int rc = cas_csv_parse(text, len, &opts, NULL, NULL, r);
+	if (rc != 0)
+		return rc;
+	size_t rows = r->rows;
+	enum cas_csv_layout layout = r->layout;
+	if (cas_db_in_transaction(db))
+		return set_fail(r, "internal: CSV import inside an open transaction");
+
+	struct import im = { db, who, opts.now, NULL, 0 };
+	if (layout == CAS_CSV_ADMIN) {
+		im.batch = malloc(INSERT_BATCH * sizeof *im.batch);
+		if (im.batch == NULL)
+			return set_fail(r, "out of memory");
+	}
+	if (cas_db_begin(db) < 0) {
+		free(im.batch);
+		return set_fail(r, "%s", cas_db_errmsg(db));
+	}
+	/* Second pass inside the transaction: the file is known to be valid;
+	 * what remains to check needs the database (a card the operator layout
+	 * names must exist). */
+	struct cas_csv_report r2;
+	rc = cas_csv_parse(text, len, &opts, apply_row, &im, &r2);
+	if (rc == 0 && flush_inserts(&im, &r2) < 0)
+		rc = -1;
+	if (rc == 0) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "CSV import (%s layout): %zu rows, %zu added, %zu updated, "
+			 "%zu unchanged", cas_csv_layout_name(layout), rows, r2.added, r2.updated,
+			 r2.unchanged);
+		struct cas_audit a = { 0 };
+		a.who = who && who->who ? who->who : "csv";
+		a.addr = who ? who->addr : NULL;
+		a.message = msg;
+		if (cas_db_audit_add(db, &a) < 0)
+			rc = set_fail(&r2, "%s", cas_db_errmsg(db));
+	}
+	if (rc == 0 && cas_db_commit(db) < 0)
+		rc = set_fail(&r2, "%s", cas_db_errmsg(db));
+	if (rc != 0)
+		cas_db_rollback(db);
+	if (im.batch != NULL) {
+		sodium_memzero(im.batch, INSERT_BATCH * sizeof *im.batch);
+		free(im.batch);
+	}
+	*r = r2;
+	if (rc != 0) {
+		r->added = r->updated = r->unchanged = 0;
+	}
+	return rc;
+}
+
+/* ---- export ---- */
+
+static const char *csv_breaker(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ';')
+			return "';'";
+		if (*s == '\n' || *s == '\r')
+			return "a line break";
+	}
+	return NULL;
+}
+
+int cas_csv_format_row(const struct cas_card *c, enum cas_csv_layout layout, char *out,
+		       size_t size, size_t *len, char *err, size_t errsize)
+{
+	const char *b;
+	if ((b = csv_breaker(c->name)) != NULL) {
+		snprintf(err, errsize, "card %lu: name contains %s, which CSV cannot hold",
+			 (unsigned long)c->serial_no, b);
+		return -1;
+	}
+	if ((b = csv_breaker(c->info)) != NULL) {
+		snprintf(err, errsize, "card %lu: info contains %s, which CSV cannot hold",
+			 (unsigned long)c->serial_no, b);
+		return -1;
+	}
+	int n;
+	if (layout == CAS_CSV_ADMIN) {
+		char key[2 * CAS_CARD_KEY_SIZE + 1];
+		cas_hex_encode(c->key, sizeof c->key, key);
+		n = snprintf(out, size, "%lu;%s;%s;%s;%08lX;%d;%d;%lld;%lld;%lld\n",
+			     (unsigned long)c->serial_no, c->name, c->info, key,
+			     (unsigned long)c->access_criteria, c->type, c->pair, (long long)c->start,
+			     (long long)c->finish, (long long)c->edited);
+		sodium_memzero(key, sizeof key);
+	} else {
+		n = snprintf(out, size, "%lu;%s;%s;%08lX;%d;%lld;%lld\n", (unsigned long)c->serial_no,
+			     c->name, c->info, (unsigned long)c->access_criteria, c->pair,
+			     (long long)c->start, (long long)c->finish);
+	}
+	if (n < 0 || (size_t)n >= size) {
+		snprintf(err, errsize, "card %lu: CSV line too long", (unsigned long)c->serial_no);
+		return -1;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+struct exporter {
+	enum cas_csv_layout layout;
+	cas_csv_write_fn *w;
+	void *ctx;
+	char *buf;
+	size_t len;
+	size_t rows;
+	int failed;	/* 1 = bad card, 2 = write failed */
+	char *err;
+	size_t errsize;
+};
+
+static int export_flush(struct exporter *e)
+{
+	if (e->len > 0 && e->w(e->ctx, e->buf, e->len) < 0) {
+		snprintf(e->err, e->errsize, "unable to write the CSV");
+		e->failed = 2;
+		return -1;
+	}
+	e->len = 0;
+	return 0;
+}
+
+static int export_card(void *ctx, const struct cas_card *c)
+{
+	struct exporter *e = ctx;
+	size_t n;
+	/* e->len < EXPORT_CHUNK here, and a line is at most ~1.4 KB. */
+	if (cas_csv_format_row(c, e->layout, e->buf + e->len, EXPORT_CHUNK + 4096 - e->len, &n,
+			       e->err, e->errsize) < 0) {
+		e->failed = 1;
+		return 1;
+	}
+	e->len += n;
+	e->rows++;
+	if (e->len >= EXPORT_CHUNK && export_flush(e) < 0)
+		return 1;
+	return 0;
+}
+
+int cas_csv_export(struct cas_db *db, enum cas_csv_layout layout, cas_csv_write_fn *w,
+		   void *ctx, size_t *rows, char *err, size_t errsize)
+{
+	struct exporter e = { layout == CAS_CSV_ADMIN ? CAS_CSV_ADMIN : CAS_CSV_OPERATOR,
+			      w, ctx, NULL, 0, 0, 0, err, errsize };
+	int ret = -1;
+	if (rows)
+		*rows = 0;
+	if (errsize)
+		err[0] = '\0';
+	e.buf = malloc(EXPORT_CHUNK + 4096);
+	if (e.buf == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	e.len = (size_t)snprintf(e.buf, EXPORT_CHUNK, "%s\n", cas_csv_header(e.layout));
+	int rc = cas_db_cards_each(db, export_card, &e);
+	if (rc < 0 && !e.failed)
+		snprintf(err, errsize, "%s", cas_db_errmsg(db));
+	else if (rc == 0 && export_flush(&e) == 0)
+		ret = 0;
+	if (rows)
+		*rows = e.rows;
+	sodium_memzero(e.buf, EXPORT_CHUNK + 4096);
+	free(e.buf);
+	return ret;
+}
