@@ -8,8 +8,8 @@
  *   dbsync.c  the database thread: loads the cards on air, follows the
  *             change sequence every 200 ms, writes the generators table, so
  *             that no database call ever stalls the event loop.
- * This header includes neither db.h nor profile.h (both define a struct
- * cas_card): each .c file includes the one it needs.
+ * This header includes neither db.h nor profile.h: each .c file includes
+ * what it needs.
  */
 #include <pthread.h>
 #include <stddef.h>

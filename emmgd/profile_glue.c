@@ -1,5 +1,4 @@
-/* The one emmgd file that includes profile.h (db.h defines another struct
- * cas_card; see emmgd.h). */
+/* The profile by name, for main.c. */
 #include "emmgd.h"
 #include "profile.h"
 

@@ -267,7 +267,7 @@ static long build(const struct cas_carousel *c, const struct slot *s, int64_t no
 		  uint8_t *buf, size_t cap)
 {
 	int64_t now_s = floor_div_1000(now_ms);
-	struct cas_card card;
+	struct cas_rights card;
 	card.serial = s->serial;
 	memcpy(card.key, s->key, sizeof card.key);
 	card.ac = (s->flags & F_REVOKED) ? 0

@@ -85,7 +85,7 @@ static uint32_t next_ac(struct cas_carousel *c, unsigned out, int64_t now, uint3
 	struct cas_carousel_update u;
 	card(&u, addr, 0);
 	if (pick.kind == CAS_CAROUSEL_FILLER) {
-		struct cas_card d;
+		struct cas_rights d;
 		cas_tvcas3_dummy_card(0, &d);
 		assert_int_equal(addr, CAS_TVCAS3_DUMMY_SERIAL);
 		memcpy(u.key, d.key, 16);
