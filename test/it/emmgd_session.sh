@@ -2,7 +2,7 @@
 # Integration: emmgd against the MUX simulator, sections at 64 kbit/s.
 #  - the session in order with the right parameters (the simulator checks
 #    every message), readiness on the -r fd, the probe channel_test and
-#    stream_test answered, SIGTERM -> stream_close_request -> response ->
+#    stream_test answered, emmgd's own keepalive channel_test, SIGTERM -> stream_close_request -> response ->
 #    channel_close -> exit 0;
 #  - every EMM decrypts with its card's key from the database and carries
 #    the row's effective rights (AC 0 for a disabled or blocked card);
@@ -28,7 +28,7 @@ cardtool set 2100000023 pair=1 type=2 >/dev/null
 cardtool set 2100000024 finish=4294967295 >/dev/null
 
 start_sim -d 15 -x
-write_conf "emmg.bandwidth = 64" "emmg.repeat = 0"
+write_conf "emmg.bandwidth = 64" "emmg.repeat = 0" "emmg.channel_test_interval = 1"
 start_emmgd
 sleep 3
 stop_emmgd
@@ -40,6 +40,8 @@ grep -qx "channel_setup v2 client_id=0x0B000000 channel=1 flag=0" "$T/sim.out" &
 grep -qx "stream_setup channel=1 stream=1 data_id=1 data_type=0" "$T/sim.out" && ok "stream_setup" || bad "stream_setup line"
 grep -qx "stream_BW_request bandwidth=64" "$T/sim.out" && ok "stream_BW_request 64 kbit/s" || bad "stream_BW_request line"
 [ "$(sim test_replies)" = 2 ] && ok "channel_test and stream_test answered" || bad "test_replies $(sim test_replies)"
+n=$(grep -c '^channel_test answered$' "$T/sim.out")
+[ "$n" -ge 2 ] && ok "$n keepalive channel_test from emmgd (every second)" || bad "$n keepalive channel_test"
 [ "$(sim clean_closes)" = 1 ] && ok "stream closed, then channel closed" || bad "clean_closes $(sim clean_closes)"
 [ "$(sim sessions)" = 1 ] && ok "one session" || bad "sessions $(sim sessions)"
 emms=$(sim emms)
