@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "db.h"
 #include "emmgd.h"
@@ -30,6 +31,9 @@
 
 #define POLL_MS 200
 #define BATCH_CARDS 4096
+/* Batches waiting for the event loop before the thread waits: a full load
+ * of 1,000,000 cards then holds about 7 MB in flight, not all of it. */
+#define MAX_QUEUED 32
 
 enum batch_kind { B_BEGIN, B_CARDS, B_END };
 
@@ -49,6 +53,7 @@ struct emmgd_sync {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
+	pthread_cond_t space;		/* a batch was applied */
 	int pipe_rd, pipe_wr;
 	struct event *ev_pipe, *ev_apply;
 	/* shared, under mu */
@@ -56,6 +61,7 @@ struct emmgd_sync {
 	int reload;
 	int off_days;
 	struct batch *out_head, *out_tail;	/* to the event loop */
+	unsigned queued;			/* posted, not yet applied */
 	struct emmgd_stats stats[EMMGD_MAX_MUX];
 	unsigned nstats;
 	/* thread only */
@@ -91,6 +97,9 @@ static struct batch *batch_new(enum batch_kind kind, enum cas_carousel_how how)
 static void post(struct emmgd_sync *s, struct batch *b)
 {
 	pthread_mutex_lock(&s->mu);
+	while (s->queued >= MAX_QUEUED && !s->quit)
+		pthread_cond_wait(&s->space, &s->mu);
+	s->queued++;
 	if (s->out_tail)
 		s->out_tail->next = b;
 	else
@@ -365,6 +374,9 @@ static void apply_cb(evutil_socket_t fd, short what, void *arg)
 			if (d->mux[i] != NULL)
 				emmgd_mux_kick(d->mux[i]);
 	pthread_mutex_lock(&s->mu);
+	if (s->queued > 0)
+		s->queued--;
+	pthread_cond_signal(&s->space);
 	int more = s->apply_head != NULL || s->out_head != NULL;
 	pthread_mutex_unlock(&s->mu);
 	if (more)
@@ -403,10 +415,17 @@ struct emmgd_sync *emmgd_sync_start(struct emmgd *d, struct cas_db *db)
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->space, NULL);
 	s->ev_pipe = event_new(d->base, s->pipe_rd, EV_READ | EV_PERSIST, pipe_cb, s);
 	s->ev_apply = event_new(d->base, -1, 0, apply_cb, s);
 	if (s->ev_pipe == NULL || s->ev_apply == NULL || event_add(s->ev_pipe, NULL) < 0)
 		goto fail;
+	/* emmgd reads the cards once, in one pass, then only what changes: a
+	 * small page cache does (the library's default is 64 MB per connection,
+	 * which would add that much to emmgd's memory with a large card base). */
+	if (sqlite3_exec(cas_db_sqlite(db), "PRAGMA cache_size = -8192", NULL, NULL, NULL) != SQLITE_OK)
+		cas_log(CAS_LOG_WARN, "unable to set the database page cache: %s",
+			sqlite3_errmsg(cas_db_sqlite(db)));
 	s->off_days = d->set.car.off_days;
 	s->reload = 1;
 	if (pthread_create(&s->thread, NULL, thread_main, s) != 0) {
@@ -423,6 +442,7 @@ fail:
 	close(s->pipe_wr);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->space);
 	free(s);
 	return NULL;
 }
@@ -454,6 +474,7 @@ void emmgd_sync_stop(struct emmgd_sync *s)
 	pthread_mutex_lock(&s->mu);
 	s->quit = 1;
 	pthread_cond_signal(&s->cond);
+	pthread_cond_broadcast(&s->space);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
 	for (struct batch *b = s->out_head, *n; b != NULL; b = n) {
@@ -470,6 +491,7 @@ void emmgd_sync_stop(struct emmgd_sync *s)
 	close(s->pipe_wr);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->space);
 	cas_db_close(s->db);
 	free(s);
 }

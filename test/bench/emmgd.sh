@@ -44,7 +44,7 @@ start_emmgd() {
   "$bin/emmgd" -f "$B/cas.conf" 2>"$B/emmgd.err" &
   EP=$!
   i=0
-  until grep -q "cards on air" "$B/emmgd.err" || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  until grep -q "cards on air" "$B/emmgd.err" 2>/dev/null || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
 }
 stop() {
   kill -TERM "$EP"; wait "$EP"; EP=""
