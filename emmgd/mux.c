@@ -21,6 +21,8 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -823,6 +825,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	char why[300];
 	if (what & BEV_EVENT_CONNECTED) {
 		event_del(m->ev_reply);
+		/* Each paced message leaves at once: Nagle would hold small
+		 * messages back (up to a delayed ACK) and send them in bursts. */
+		int one = 1;
+		evutil_socket_t fd = bufferevent_getfd(bev);
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+			cas_log(CAS_LOG_WARN, "MUX %s: unable to set TCP_NODELAY: %s", m->addr, strerror(errno));
 		cas_log(CAS_LOG_INFO, "MUX %s: connected", m->addr);
 		m->started = emmgd_real_ms() / 1000;
 		set_state(m, M_CHANNEL);

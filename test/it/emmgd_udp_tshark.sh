@@ -34,6 +34,9 @@ m=$(sim max_msg_bytes); [ "$m" = 1316 ] && ok "7 TS packets per message at most,
 rate=$(sim rate_bps)
 awk -v r="$rate" 'BEGIN { exit !(r >= 1000000 * 0.98 && r <= 1000000 * 1.02) }' \
   && ok "rate $rate bit/s for 1000000" || bad "rate $rate bit/s for 1000000"
+max1=$(sim max_1s_bps)
+awk -v r="$max1" 'BEGIN { exit !(r <= 1000000 * 1.03) }' \
+  && ok "busiest second $max1 bit/s" || bad "busiest second $max1 bit/s"
 cardtool gen | grep -q "transport=:$PORT bandwidth=1000" && ok "generators row shows UDP" || bad "generators row transport"
 
 # tshark
