@@ -130,6 +130,12 @@ const struct cas_conf_key cas_conf_keys[] = {
 	  "largest request body (CSV upload), bytes" },
 	{ "api.bad_key_delay_ms", CAS_CONF_INT, 0, 60000, "1000", 0, NULL,
 	  "delay before answering a wrong API key, per client address" },
+	{ "api.max_url", CAS_CONF_INT, 256, 1048576, "16384", 0, NULL,
+	  "longest request line (method, URL, version), bytes" },
+	{ "api.csv_admin", CAS_CONF_BOOL, 0, 1, "no", 0, NULL,
+	  "allow the admin CSV layout, which carries card keys in clear, on /cards.csv" },
+	{ "api.access_log", CAS_CONF_BOOL, 0, 1, "yes", 0, NULL,
+	  "log one line per request (never the query string or the API key)" },
 
 	/* cascron */
 	{ "billing.url", CAS_CONF_STR, 0, 4096, NULL, CAS_CONF_SECRET | CAS_CONF_OPTIONAL, NULL,

@@ -28,7 +28,9 @@ expect_line() {
 }
 
 # ecmgd is a daemon that needs ecm_key: test/it/ecmgd_ops.sh covers its start.
-for p in emmgd casapid cascron casprog; do
+# casapid is a daemon that needs api.key: test/it/casapid_http.sh checks
+# its start-up (master key, database, errors).
+for p in emmgd cascron casprog; do
   d=$tmp/$p
   # A daemon serves until SIGTERM, then exits 0: give it a second.
   case $p in emmgd) run="timeout --preserve-status -s TERM 1";; *) run="";; esac
