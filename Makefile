@@ -111,6 +111,9 @@ $(CONTRIB_BINS): $(BUILD)/bin/%: $$(call prog_obj,contrib/%) $(LIBCAS)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_obj,contrib/$*) $(LIBCAS) $(LIBS)
 
+# DVB-CSA for the demo's scrambler and receiver (libdvbcsa has no .pc file).
+$(BUILD)/bin/demo-headend $(BUILD)/bin/demo-receiver: LIBS += -ldvbcsa
+
 $(SIM_BINS): $(BUILD)/bin/%: $(BUILD)/test/sim/%.o $(LIBCAS)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"

@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libsodium-dev libevent-dev libsqlite3-dev sqlite3 libcmocka-dev
  libcurl4-openssl-dev openssl python3 python3-pycryptodome tshark
  libdvbcsa-dev vsmartcard-vpcd pcscd pcsc-tools libpcsclite-dev
- wrk valgrind runit socat"
+ wrk valgrind runit socat curl"
 missing=""
 for p in $PKGS; do
   case $p in *-) continue;; esac

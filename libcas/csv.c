@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "field.h"
 #include "hex.h"
@@ -335,7 +336,8 @@ int cas_csv_parse(const char *text, size_t len, const struct cas_csv_opts *o,
 		}
 	}
 	/* Each serial at most once: the later lines are the errors. */
-	qsort(seen, nseen, sizeof *seen, by_serial);
+	if (nseen > 1)
+		qsort(seen, nseen, sizeof *seen, by_serial);
 	for (size_t i = 1; i < nseen; i++) {
 		size_t first = i - 1;
 		while (i < nseen && seen[i].serial == seen[first].serial) {
@@ -403,7 +405,9 @@ static int apply_row(void *ctx, const struct cas_csv_row *row, struct cas_csv_re
 	struct cas_card cur, upd = row->card;
 	unsigned fields = row->fields;
 	int changed = 0, ret = 0;
-	int rc = cas_db_card_get(im->db, row->card.serial_no, &cur);
+	/* The operator layout has no key column: no need to unwrap it. */
+	int rc = fields & CAS_CARD_F_KEY ? cas_db_card_get(im->db, row->card.serial_no, &cur)
+					 : cas_db_card_get_info(im->db, row->card.serial_no, &cur);
 	if (rc == CAS_DB_NOTFOUND && r->layout != CAS_CSV_ADMIN) {
 		cas_csv_report_error(r, row->line, "serial_no: no card %lu (the operator layout "
 				     "only updates cards; create cards with the admin layout or casprog)",
@@ -439,6 +443,42 @@ static int apply_row(void *ctx, const struct cas_csv_row *row, struct cas_csv_re
 	return ret;
 }
 
+/* One PRAGMA's integer value, or def. */
+static long long pragma_int(sqlite3 *s, const char *sql, long long def)
+{
+	sqlite3_stmt *st = NULL;
+	long long v = def;
+	if (sqlite3_prepare_v2(s, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Connection tuning for one big transaction (not data access: the rows go
+ * through db.h): every card update runs in a savepoint, whose journal
+ * would otherwise be a temporary file written for every row; and a page
+ * cache large enough to keep the touched index pages (64 MiB) instead of
+ * spilling them to the WAL again and again.  Restored afterwards. */
+struct tuning {
+	long long temp_store, cache_size;
+};
+
+static void tune(struct cas_db *db, struct tuning *t)
+{
+	sqlite3 *s = cas_db_sqlite(db);
+	t->temp_store = pragma_int(s, "PRAGMA temp_store", 0);
+	t->cache_size = pragma_int(s, "PRAGMA cache_size", -2000);
+	sqlite3_exec(s, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536", NULL, NULL, NULL);
+}
+
+static void untune(struct cas_db *db, const struct tuning *t)
+{
+	char sql[100];
+	snprintf(sql, sizeof sql, "PRAGMA temp_store = %lld; PRAGMA cache_size = %lld", t->temp_store,
+		 t->cache_size);
+	sqlite3_exec(cas_db_sqlite(db), sql, NULL, NULL, NULL);
+}
+
 int cas_csv_import(struct cas_db *db, const char *text, size_t len, const struct cas_csv_opts *o,
 		   const struct cas_db_actor *who, struct cas_csv_report *r)
 {
@@ -459,7 +499,10 @@ int cas_csv_import(struct cas_db *db, const char *text, size_t len, const struct
 		if (im.batch == NULL)
 			return set_fail(r, "out of memory");
 	}
+	struct tuning saved;
+	tune(db, &saved);
 	if (cas_db_begin(db) < 0) {
+		untune(db, &saved);
 		free(im.batch);
 		return set_fail(r, "%s", cas_db_errmsg(db));
 	}
@@ -486,6 +529,7 @@ int cas_csv_import(struct cas_db *db, const char *text, size_t len, const struct
 		rc = set_fail(&r2, "%s", cas_db_errmsg(db));
 	if (rc != 0)
 		cas_db_rollback(db);
+	untune(db, &saved);
 	if (im.batch != NULL) {
 		sodium_memzero(im.batch, INSERT_BATCH * sizeof *im.batch);
 		free(im.batch);

@@ -632,7 +632,7 @@ static void copy_text(char *dst, size_t size, sqlite3_stmt *s, int col)
 
 /* Reads the CARD_COLS of the current row.  Returns 0, or -1 if the key does
  * not unwrap (message set). */
-static int row_card(struct cas_db *db, sqlite3_stmt *s, struct cas_card *c)
+static void row_fields(sqlite3_stmt *s, struct cas_card *c)
 {
 	memset(c, 0, sizeof *c);
 	c->serial_no = (uint32_t)sqlite3_column_int64(s, 0);
@@ -649,6 +649,11 @@ static int row_card(struct cas_db *db, sqlite3_stmt *s, struct cas_card *c)
 	c->created = sqlite3_column_int64(s, 12);
 	c->edited = sqlite3_column_int64(s, 13);
 	c->change_no = sqlite3_column_int64(s, 14);
+}
+
+static int row_card(struct cas_db *db, sqlite3_stmt *s, struct cas_card *c)
+{
+	row_fields(s, c);
 	const void *blob = sqlite3_column_blob(s, 3);
 	size_t len = (size_t)sqlite3_column_bytes(s, 3);
 	if (cas_mkey_unwrap(&db->mk, c->serial_no, blob, len, c->key) < 0)
@@ -1031,6 +1036,28 @@ static int get_card(struct cas_db *db, uint32_t serial, struct cas_card *out,
 		ret = row_card(db, r.s, out);
 		if (ret == 0 && wrapped != NULL)
 			memcpy(wrapped, sqlite3_column_blob(r.s, 3), CAS_MKEY_WRAPPED_SIZE);
+	} else if (rc == SQLITE_DONE) {
+		seterr(db, "card %lu not found", (unsigned long)serial);
+		ret = CAS_DB_NOTFOUND;
+	} else {
+		ret = sqlerr(db, "unable to read a card");
+	}
+	release(db, &r);
+	return ret;
+}
+
+int cas_db_card_get_info(struct cas_db *db, uint32_t serial, struct cas_card *out)
+{
+	struct stmt_ref r;
+	int ret;
+	memset(out, 0, sizeof *out);
+	if (acquire(db, ST_CARD_GET, &r) < 0)
+		return -1;
+	sqlite3_bind_int64(r.s, 1, serial);
+	int rc = sqlite3_step(r.s);
+	if (rc == SQLITE_ROW) {
+		row_fields(r.s, out);
+		ret = 0;
 	} else if (rc == SQLITE_DONE) {
 		seterr(db, "card %lu not found", (unsigned long)serial);
 		ret = CAS_DB_NOTFOUND;

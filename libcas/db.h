@@ -187,6 +187,11 @@ int cas_db_card_insert(struct cas_db *db, struct cas_card *c, const struct cas_d
 int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 			const struct cas_db_actor *who);
 
+/* Reads one card without its key (out->key all zero, the key stays
+ * wrapped): for readers that never use it, such as the billing API.  Cheaper
+ * than cas_db_card_get (no decryption).  CAS_DB_NOTFOUND if there is none. */
+int cas_db_card_get_info(struct cas_db *db, uint32_t serial, struct cas_card *out);
+
 /* Reads one card (key unwrapped).  CAS_DB_NOTFOUND if there is none; -1 if
  * its key does not unwrap (message "card N: key does not unwrap ..."). */
 int cas_db_card_get(struct cas_db *db, uint32_t serial, struct cas_card *out);

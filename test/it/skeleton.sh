@@ -27,15 +27,20 @@ expect_line() {
     bad "expected the line: $2"; echo "got:"; cat "$1"; fi
 }
 
-for p in ecmgd emmgd casapid cascron casprog; do
+# ecmgd is a daemon that needs ecm_key: test/it/ecmgd_ops.sh covers its start.
+# casapid is a daemon that needs api.key: test/it/casapid_http.sh checks
+# its start-up (master key, database, errors).
+for p in emmgd cascron casprog; do
   d=$tmp/$p
+  # A daemon serves until SIGTERM, then exits 0: give it a second.
+  case $p in emmgd) run="timeout --preserve-status -s TERM 1";; *) run="";; esac
   mkdir -p "$d"
   cat >"$d/cas.conf" <<CONF
 # test configuration for $p
 db = $d/var/cas.db
 master_key = $d/keys/master.key
 CONF
-  expect_exit 0 "$p starts with a fresh configuration" -- "$bin/$p" -f "$d/cas.conf"
+  expect_exit 0 "$p starts with a fresh configuration" -- $run "$bin/$p" -f "$d/cas.conf"
   expect_line "$tmp/err" "$p: info: created master key $d/keys/master.key"
   expect_line "$tmp/err" "$p: info: created database $d/var/cas.db"
   [ -f "$d/var/cas.db" ] && ok "$p created the database" || bad "$p: no database file"
@@ -53,8 +58,12 @@ CONF
   fi
   key1=$(od -An -tx1 "$d/keys/master.key")
   # second start: same key, same database, nothing created
-  expect_exit 0 "$p starts again" -- "$bin/$p" -f "$d/cas.conf"
-  [ ! -s "$tmp/err" ] && ok "$p: silent second start" || { bad "$p: second start said:"; cat "$tmp/err"; }
+  expect_exit 0 "$p starts again" -- $run "$bin/$p" -f "$d/cas.conf"
+  if [ -n "$run" ]; then
+    ! grep -q created "$tmp/err" && ok "$p: nothing created on the second start" || { bad "$p: second start said:"; cat "$tmp/err"; }
+  else
+    [ ! -s "$tmp/err" ] && ok "$p: silent second start" || { bad "$p: second start said:"; cat "$tmp/err"; }
+  fi
   [ "$(od -An -tx1 "$d/keys/master.key")" = "$key1" ] && ok "$p kept the master key" || bad "$p: master key changed"
 
   expect_exit 0 "$p --help" -- "$bin/$p" --help
@@ -102,7 +111,7 @@ CONF
   sed "s|^db = .*|db = $d/blocker/cas.db|" "$d/cas.conf" >"$d/blocked.conf"
   expect_exit 111 "$p with an impossible database path" -- "$bin/$p" -f "$d/blocked.conf"
   expect_line "$tmp/err" "$p: fatal: unable to create folder $d/blocker: Not a directory"
-  expect_exit 0 "$p starts with everything restored" -- "$bin/$p" -f "$d/cas.conf"
+  expect_exit 0 "$p starts with everything restored" -- $run "$bin/$p" -f "$d/cas.conf"
 done
 
 echo "skeleton: $fails failure(s)"

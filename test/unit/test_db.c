@@ -305,6 +305,30 @@ static void assert_card_equal(const struct cas_card *a, const struct cas_card *b
 	assert_int_equal(a->change_no, b->change_no);
 }
 
+/* cas_db_card_get_info: every field but the key, which stays wrapped. */
+static void test_card_get_info(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card c, full, info;
+	f->db = open_db(f);
+	make_card(&c, 2100000123u);
+	strcpy(c.pair_host, "CAM 1");
+	c.blocked_until = T0 + DAY;
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(cas_db_card_get(f->db, 2100000123u, &full), 0);
+	memset(&info, 0xAA, sizeof info);
+	assert_int_equal(cas_db_card_get_info(f->db, 2100000123u, &info), 0);
+	static const uint8_t zero[CAS_CARD_KEY_SIZE];
+	assert_memory_equal(info.key, zero, sizeof zero);
+	assert_memory_not_equal(full.key, zero, sizeof zero);
+	memset(full.key, 0, sizeof full.key);
+	assert_memory_equal(&info, &full, sizeof info);	/* the rest is the same, padding included */
+	assert_int_equal(cas_db_card_get_info(f->db, 2100000124u, &info), CAS_DB_NOTFOUND);
+	assert_string_equal(cas_db_errmsg(f->db), "card 2100000124 not found");
+	cas_card_wipe(&full);
+	cas_card_wipe(&c);
+}
+
 static void test_card_crud(void **state)
 {
 	struct fx *f = *state;
@@ -1786,6 +1810,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_card_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_card_get_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_page_size, setup, teardown),
