@@ -497,14 +497,6 @@ int cas_db_open(struct cas_db **out, const char *path, const struct cas_mkey *mk
 		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 
 	char mode[32];
-	/* A new database gets 16 KiB pages (an existing one keeps its own:
-	 * the size cannot change without a VACUUM).  Fewer, larger pages make
-	 * the bulk work cheaper: the expiry sweep over 1,000,000 cards 3.8 ->
-	 * 3.0 s CPU (bench_db), index builds and WAL writes alike; a single
-	 * audited update writes more bytes to the WAL (0.3 -> 0.45 ms with
-	 * its fsync), a lookup takes the same time. */
-	if (sqlite3_exec(db->sql, "PRAGMA page_size = 16384", NULL, NULL, NULL) != SQLITE_OK)
-		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 	if (pragma_text(db, "PRAGMA journal_mode = WAL", mode, sizeof mode) < 0)
 		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 	if (strcmp(mode, "wal") != 0)

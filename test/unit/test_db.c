@@ -518,35 +518,6 @@ static void test_status_check(void **state)
 	sqlite3_close(s);
 }
 
-/* A new database gets 16 KiB pages (bulk work is cheaper); one that exists
- * keeps the page size it has. */
-static void test_page_size(void **state)
-{
-	struct fx *f = *state;
-	f->db = open_db(f);
-	sqlite3 *s = raw_open(f->path);
-	assert_int_equal(q_int(s, "PRAGMA page_size"), 16384);
-	sqlite3_close(s);
-	cas_db_close(f->db);
-	f->db = NULL;
-
-	snprintf(f->path, sizeof f->path, "%s/old.db", f->dir);
-	assert_int_equal(sqlite3_open(f->path, &s), SQLITE_OK);
-	q_exec(s, "PRAGMA page_size = 4096; CREATE TABLE operator_notes (note TEXT)");
-	sqlite3_close(s);
-	f->db = open_db(f);
-	struct cas_card c, g;
-	make_card(&c, 2100000030);
-	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
-	assert_int_equal(cas_db_card_get(f->db, 2100000030, &g), 0);
-	assert_card_equal(&c, &g);
-	s = raw_open(f->path);
-	assert_int_equal(q_int(s, "PRAGMA page_size"), 4096);
-	assert_int_equal(q_int(s, "SELECT count(*) FROM operator_notes"), 0);
-	sqlite3_close(s);
-	cas_card_wipe(&g);
-}
-
 /* The database file (and its WAL) holds no card key in any form. */
 static int file_contains(const char *path, const void *needle, size_t n)
 {
@@ -1813,7 +1784,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_card_get_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_page_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_plaintext_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moved_key_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master_key, setup, teardown),
