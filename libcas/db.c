@@ -882,7 +882,7 @@ static const sqlite3_module card_rows_module = {
  *
  * All in one INSERT ... SELECT from cas_card_rows: a single-row INSERT per
  * card opens, checks and closes the table and its seven indexes each time
- * (1,000,000 cards in batches of 10,000: 5.5 -> 4.1 s, bench_db).  Many rows
+ * (1,000,000 cards in batches of 10,000: 5.5-6.0 -> 4.4-4.6 s, bench_db).  Many rows
  * in one statement need a statement journal (SQLite copies each page the
  * statement changes first): one statement per batch copies each page once,
  * where one per 64-row VALUES list copied the same index pages again and
@@ -1437,8 +1437,8 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t t, cas_db_card_fn *cb, v
  * table without them, and a failure rolls all of it back.  Their
  * definitions are read from the schema, so they come back exactly as they
  * were.  Measured on 1,000,000 cards all due, finish dates spread over a
- * year (bench_db): 9.8 s CPU row by row in the selection's order, 3.3 s
- * this way; two finish dates (cascron.sh): 4.4 s -> 2.7 s for the whole
+ * year (bench_db): 9.8 s CPU row by row in the selection's order, 3.3-3.7 s
+ * this way; two finish dates (cascron.sh): 4.0-4.4 s -> 2.5 s for the whole
  * cascron run. */
 #define BULK_OBJECTS 6
 

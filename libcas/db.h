@@ -177,7 +177,7 @@ void cas_card_wipe(struct cas_card *c);
 int cas_db_card_insert(struct cas_db *db, struct cas_card *c, const struct cas_db_actor *who);
 
 /* Inserts n cards in one transaction (all or none): the fast path for
- * issuing cards and imports (1,000,000 cards in about 4 s, see
+ * issuing cards and imports (1,000,000 cards in about 5 s, see
  * test/bench/bench_db.c; call it with batches of ~10,000 inside
  * cas_db_begin/commit to bound memory).  The keys are checked and wrapped
  * before the write lock is taken.  Consecutive change numbers.  One
@@ -265,8 +265,13 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t now, cas_db_card_fn *cb,
  * clear blocked_until on every card whose block has ended.  Audited like
  * updates (one row per card: field, old -> new), edited = the clock, and
  * each card changed takes a new change_no, so emmgd sends its new state.
- * Set-based: a sweep over a million cards is a few statements.  *count
- * (may be NULL) gets the number of cards changed. */
+ * Set-based: a sweep over a million cards is a few statements.  A job that
+ * changes half the cards or more drops the indexes it touches and the
+ * cards_change_update trigger and creates them again, within its own
+ * transaction (or savepoint): the schema is the same afterwards, but its
+ * version number moves, and it is not done while another statement of this
+ * connection runs (an iterator's callback).  *count (may be NULL) gets the
+ * number of cards changed. */
 int cas_db_cards_expire(struct cas_db *db, int64_t now, const struct cas_db_actor *who,
 			int64_t *count);
 int cas_db_cards_renew(struct cas_db *db, int64_t now, const struct cas_db_actor *who,

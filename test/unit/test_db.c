@@ -1592,6 +1592,39 @@ static void test_bulk_jobs_many_small_share(void **state)
 	bulk_jobs_many(*state, 21000, 24000, 0);
 }
 
+/* With another statement of the connection running (a report reading
+ * through the raw handle), a large job cannot drop indexes: it changes the
+ * cards row by row instead, with the same result. */
+static void test_bulk_jobs_statement_running(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 22000 };
+	struct cas_card *cards = calloc(N, sizeof *cards);
+	sqlite3_stmt *st;
+	int64_t count, max0;
+	assert_non_null(cards);
+	f->db = open_db(f);
+	for (int i = 0; i < N; i++) {
+		make_card(&cards[i], 2100000000 + (uint32_t)i);
+		cards[i].finish = i < 21000 ? T0 - DAY * (1 + i % 3) : T0 + DAY;
+	}
+	assert_int_equal(cas_db_cards_insert(f->db, cards, N, &casprog), 0);
+	free(cards);
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+	sqlite3 *s = raw_open(f->path);
+	int64_t version = q_int(s, "PRAGMA schema_version");
+	assert_int_equal(sqlite3_prepare_v2(cas_db_sqlite(f->db), "SELECT key FROM settings", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	f->clock = T0 + 3;
+	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
+	assert_int_equal(count, 21000);
+	sqlite3_finalize(st);
+	assert_int_equal(q_int(s, "PRAGMA schema_version"), version);
+	check_bulk(s, "status = 2", "finish, serial_no", max0, 21000, T0 + 3, "status", "old_value = '1'", "2");
+	sqlite3_close(s);
+}
+
 static int inner_cb(void *ctx, const struct cas_card *c)
 {
 	(void)c;
@@ -1798,6 +1831,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_jobs_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_jobs_many_small_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_jobs_statement_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iterator_stop_and_nesting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
