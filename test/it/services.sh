@@ -85,6 +85,11 @@ fi
 chmod 0640 "$t/etc/cas.conf"
 chmod 0700 "$t/home"
 services="ecmgd emmgd casapid cascron"
+# The programs are installed where the unprivileged user can run them: the
+# build folder may sit in a home or a mktemp folder only its owner enters
+# (chpst: "access denied" otherwise), as /usr/sbin would not.
+mkdir -p "$t/sbin"
+for s in $services; do install -m 0755 "$bin/$s" "$t/sbin/$s" || bad "unable to install $s into $t/sbin"; done
 for s in $services; do
   # as the README says: a copy of contrib/runit/PROG and an env/ folder
   cp -r "$TOP/contrib/runit/$s" "$t/service/$s"
@@ -94,7 +99,7 @@ for s in $services; do
   echo "$t/home" >"$d/FREECAS_HOME"
   echo "$user" >"$d/FREECAS_USER"
   echo "$t/log" >"$d/FREECAS_LOGDIR"
-  echo "$bin:/usr/sbin:/usr/bin:/sbin:/bin" >"$d/PATH"
+  echo "$t/sbin:/usr/sbin:/usr/bin:/sbin:/bin" >"$d/PATH"
 done
 # runsvdir from an empty environment, as init starts it
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin runsvdir -P "$t/service" 'log: ..........' \
