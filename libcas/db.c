@@ -36,7 +36,7 @@ enum stmt_id {
 	ST_TOMB_TIME, ST_TOMB_ANY, ST_TOMB_DELETE, ST_CARD_COUNT, ST_CARD_MAX_SERIAL, ST_CARD_FIRST,
 	ST_CARDS_ALL, ST_CARDS_RANGE, ST_CARDS_CHANGED, ST_CARDS_ON_AIR,
 	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED,
-	ST_AUDIT_INSERT, ST_AUDIT_EACH, ST_AUDIT_EACH_SERIAL, ST_AUDIT_PURGE,
+	ST_AUDIT_INSERT, ST_AUDIT_INSERT_ROWS, ST_AUDIT_EACH, ST_AUDIT_EACH_SERIAL, ST_AUDIT_PURGE,
 	ST_SET_GET, ST_SET_PUT, ST_SET_DEL,
 	ST_GEN_UPSERT, ST_GEN_COUNTERS, ST_GEN_GET, ST_GEN_DELETE, ST_GEN_EACH,
 	ST_COUNT
@@ -84,6 +84,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 				 "ORDER BY blocked_until, serial_no",
 	[ST_AUDIT_INSERT] = "INSERT INTO audit (time, who, addr, serial_no, field, old_value, "
 			    "new_value, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_AUDIT_INSERT_ROWS] = "INSERT INTO audit (time, who, addr, serial_no, field, old_value, "
+				 "new_value, message) SELECT ?1, ?2, ?3, serial_no, field, old_value, "
+				 "new_value, message FROM cas_audit_rows",
 	[ST_AUDIT_EACH] = "SELECT id, time, who, addr, serial_no, field, old_value, new_value, "
 			  "message FROM audit WHERE id > ?1 ORDER BY id",
 	[ST_AUDIT_EACH_SERIAL] = "SELECT id, time, who, addr, serial_no, field, old_value, "
@@ -124,6 +127,8 @@ struct cas_db {
 	struct bulk_row *bulk;	/* a bulk job's selection (cas_bulk_n()) */
 	size_t bulk_n, bulk_hint;
 	struct card_rows *rows;	/* the cards being inserted (cas_card_rows) */
+	struct audit_rows *audit;	/* the audit rows being written (cas_audit_rows) */
+	struct large_job *large;	/* between cas_db_large_begin() and _end() */
 	char err[600];
 };
 
@@ -133,6 +138,24 @@ struct card_rows {
 	const uint8_t *wrapped;	/* CAS_MKEY_WRAPPED_SIZE bytes per card */
 	size_t n;
 	int64_t t, first;	/* created (when the card has none) and edited; first change_no */
+};
+
+/* The audit rows of cas_db_cards_update(), written by one INSERT ... SELECT
+ * from the virtual table cas_audit_rows.  Values live in `text`; NO_TEXT
+ * stands for NULL. */
+#define NO_TEXT SIZE_MAX
+struct audit_entry {
+	uint32_t serial;
+	const char *field;	/* a static name */
+	const char *message;	/* static or NULL */
+	size_t old_off, new_off;	/* into text, or NO_TEXT */
+};
+
+struct audit_rows {
+	struct audit_entry *e;
+	size_t n, cap;
+	char *text;
+	size_t len, tcap;
 };
 
 /* One card of a bulk job's selection. */
@@ -152,6 +175,8 @@ struct stmt_ref {
 static int seterr(struct cas_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bulk_n_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 static const sqlite3_module card_rows_module;
+static const sqlite3_module audit_rows_module;
+static int large_prepare(struct cas_db *db, unsigned fields);
 static int single_int64(struct cas_db *db, int id, int64_t *out, const char *what);
 
 static int seterr(struct cas_db *db, const char *fmt, ...)
@@ -265,7 +290,9 @@ int cas_db_commit(struct cas_db *db)
 {
 	if (!cas_db_in_transaction(db))
 		return seterr(db, "unable to commit: no transaction is open");
-	if (run(db, ST_COMMIT, "unable to commit") < 0) {
+	/* Never commit a table whose indexes a large job set aside. */
+	if ((db->large != NULL && cas_db_large_end(db, 1) < 0) ||
+	    run(db, ST_COMMIT, "unable to commit") < 0) {
 		char keep[sizeof db->err];
 		memcpy(keep, db->err, sizeof keep);
 		if (cas_db_in_transaction(db))
@@ -278,6 +305,7 @@ int cas_db_commit(struct cas_db *db)
 
 int cas_db_rollback(struct cas_db *db)
 {
+	cas_db_large_end(db, 0);
 	if (!cas_db_in_transaction(db))
 		return 0;
 	return run(db, ST_ROLLBACK, "unable to roll back");
@@ -493,7 +521,8 @@ int cas_db_open(struct cas_db **out, const char *path, const struct cas_mkey *mk
 	sqlite3_busy_timeout(db->sql, busy_ms);
 	if (sqlite3_create_function_v2(db->sql, "cas_bulk_n", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, db,
 				       bulk_n_fn, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_create_module_v2(db->sql, "cas_card_rows", &card_rows_module, db, NULL) != SQLITE_OK)
+	    sqlite3_create_module_v2(db->sql, "cas_card_rows", &card_rows_module, db, NULL) != SQLITE_OK ||
+	    sqlite3_create_module_v2(db->sql, "cas_audit_rows", &audit_rows_module, db, NULL) != SQLITE_OK)
 		return seterr(db, "unable to open database %s: %s", path, sqlite3_errmsg(db->sql));
 
 	char mode[32];
@@ -520,6 +549,7 @@ void cas_db_close(struct cas_db *db)
 {
 	if (db == NULL)
 		return;
+	cas_db_large_end(db, 0);	/* an open transaction is rolled back */
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(db->stmt[i]);
 	if (db->sql != NULL && sqlite3_close(db->sql) != SQLITE_OK)
@@ -750,13 +780,9 @@ struct rows_cursor {
 	size_t i;
 };
 
-static int rows_connect(sqlite3 *sql, void *aux, int argc, const char *const *argv,
-			sqlite3_vtab **out, char **err)
+static int vtab_connect(sqlite3 *sql, void *aux, const char *schema, sqlite3_vtab **out)
 {
-	(void)argc;
-	(void)argv;
-	(void)err;
-	int rc = sqlite3_declare_vtab(sql, "CREATE TABLE x (" CARD_COLS ")");
+	int rc = sqlite3_declare_vtab(sql, schema);
 	if (rc != SQLITE_OK)
 		return rc;
 	struct rows_vtab *vt = sqlite3_malloc(sizeof *vt);
@@ -768,6 +794,15 @@ static int rows_connect(sqlite3 *sql, void *aux, int argc, const char *const *ar
 	sqlite3_vtab_config(sql, SQLITE_VTAB_DIRECTONLY);
 	*out = &vt->base;
 	return SQLITE_OK;
+}
+
+static int rows_connect(sqlite3 *sql, void *aux, int argc, const char *const *argv,
+			sqlite3_vtab **out, char **err)
+{
+	(void)argc;
+	(void)argv;
+	(void)err;
+	return vtab_connect(sql, aux, "CREATE TABLE x (" CARD_COLS ")", out);
 }
 
 static int rows_disconnect(sqlite3_vtab *vt)
@@ -873,6 +908,64 @@ static const sqlite3_module card_rows_module = {
 	.xNext = rows_next,
 	.xEof = rows_eof,
 	.xColumn = rows_column,
+	.xRowid = rows_rowid,
+};
+
+/* ---- cas_audit_rows: the audit rows of a bulk update, the same way ---- */
+
+static int audit_connect(sqlite3 *sql, void *aux, int argc, const char *const *argv,
+			 sqlite3_vtab **out, char **err)
+{
+	(void)argc;
+	(void)argv;
+	(void)err;
+	return vtab_connect(sql, aux, "CREATE TABLE x (serial_no, field, old_value, new_value, message)",
+			    out);
+}
+
+static int audit_eof(sqlite3_vtab_cursor *cur)
+{
+	const struct audit_rows *a = ((struct rows_vtab *)cur->pVtab)->db->audit;
+	return a == NULL || ((struct rows_cursor *)cur)->i >= a->n;
+}
+
+static void result_text_at(sqlite3_context *ctx, const struct audit_rows *a, size_t off)
+{
+	if (off == NO_TEXT)
+		sqlite3_result_null(ctx);
+	else
+		sqlite3_result_text(ctx, a->text + off, -1, SQLITE_STATIC);
+}
+
+static int audit_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+{
+	const struct audit_rows *a = ((struct rows_vtab *)cur->pVtab)->db->audit;
+	const struct audit_entry *e = &a->e[((struct rows_cursor *)cur)->i];
+	switch (col) {
+	case 0: sqlite3_result_int64(ctx, e->serial); break;
+	case 1: sqlite3_result_text(ctx, e->field, -1, SQLITE_STATIC); break;
+	case 2: result_text_at(ctx, a, e->old_off); break;
+	case 3: result_text_at(ctx, a, e->new_off); break;
+	default:
+		if (e->message)
+			sqlite3_result_text(ctx, e->message, -1, SQLITE_STATIC);
+		else
+			sqlite3_result_null(ctx);
+		break;
+	}
+	return SQLITE_OK;
+}
+
+static const sqlite3_module audit_rows_module = {
+	.xConnect = audit_connect,
+	.xBestIndex = rows_best_index,
+	.xDisconnect = rows_disconnect,
+	.xOpen = rows_open,
+	.xClose = rows_close,
+	.xFilter = rows_filter,
+	.xNext = rows_next,
+	.xEof = audit_eof,
+	.xColumn = audit_column,
 	.xRowid = rows_rowid,
 };
 
@@ -982,6 +1075,8 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 		}
 		release(db, &r);
 	}
+	if (large_prepare(db, CAS_CARD_F_ALL) < 0)
+		goto out;
 	ret = insert_cards(db, cards, wrapped, nvalid, t, last - (int64_t)n + 1);
 	if (ret != 0)
 		goto out;
@@ -1014,9 +1109,10 @@ out:
 	return ret;
 }
 
-/* Reads a card and its wrapped key.  Returns 0, CAS_DB_NOTFOUND or -1. */
+/* Reads a card and its wrapped key (key in clear only when unwrap is set;
+ * else out->key is zero).  Returns 0, CAS_DB_NOTFOUND or -1. */
 static int get_card(struct cas_db *db, uint32_t serial, struct cas_card *out,
-		    uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE])
+		    uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE], int unwrap)
 {
 	struct stmt_ref r;
 	if (acquire(db, ST_CARD_GET, &r) < 0)
@@ -1025,7 +1121,12 @@ static int get_card(struct cas_db *db, uint32_t serial, struct cas_card *out,
 	int rc = sqlite3_step(r.s);
 	int ret;
 	if (rc == SQLITE_ROW) {
-		ret = row_card(db, r.s, out);
+		if (unwrap) {
+			ret = row_card(db, r.s, out);
+		} else {
+			row_fields(r.s, out);
+			ret = 0;
+		}
 		if (ret == 0 && wrapped != NULL)
 			memcpy(wrapped, sqlite3_column_blob(r.s, 3), CAS_MKEY_WRAPPED_SIZE);
 	} else if (rc == SQLITE_DONE) {
@@ -1062,7 +1163,7 @@ int cas_db_card_get_info(struct cas_db *db, uint32_t serial, struct cas_card *ou
 
 int cas_db_card_get(struct cas_db *db, uint32_t serial, struct cas_card *out)
 {
-	int r = get_card(db, serial, out, NULL);
+	int r = get_card(db, serial, out, NULL, 1);
 	if (r != 0)
 		cas_card_wipe(out);
 	return r;
@@ -1124,6 +1225,76 @@ static void merge_fields(struct cas_card *dst, const struct cas_card *src, unsig
 		dst->blocked_until = src->blocked_until;
 }
 
+/* Whether field `bit` differs between a and b (cheaper than formatting
+ * both: most fields of an import do not change). */
+static int field_differs(const struct cas_card *a, const struct cas_card *b, unsigned bit)
+{
+	switch (bit) {
+	case CAS_CARD_F_NAME: return strcmp(a->name, b->name) != 0;
+	case CAS_CARD_F_INFO: return strcmp(a->info, b->info) != 0;
+	case CAS_CARD_F_KEY: return sodium_memcmp(a->key, b->key, sizeof a->key) != 0;
+	case CAS_CARD_F_AC: return a->access_criteria != b->access_criteria;
+	case CAS_CARD_F_PAIR: return a->pair != b->pair;
+	case CAS_CARD_F_PAIR_HOST: return strcmp(a->pair_host, b->pair_host) != 0;
+	case CAS_CARD_F_TYPE: return a->type != b->type;
+	case CAS_CARD_F_START: return a->start != b->start;
+	case CAS_CARD_F_FINISH: return a->finish != b->finish;
+	case CAS_CARD_F_STATUS: return a->status != b->status;
+	case CAS_CARD_F_BLOCKED: return a->blocked_until != b->blocked_until;
+	default: return 0;
+	}
+}
+
+/* Receives one changed field of a card: the audit row to write (values
+ * NULL for none).  Returns 0 or -1. */
+typedef int diff_fn(void *ctx, uint32_t serial, const char *field, const char *oldv,
+		    const char *newv, const char *msg);
+
+/* Compares the fields of old and nw named by `fields`, in card_fields order
+ * (the audit's order), and calls emit for each that differs: the key as
+ * "key replaced" without values, an empty pair_host as NULL.  Returns the
+ * number that differ (*changed gets their bits), or -1 if emit failed. */
+static int card_diff(const struct cas_card *old, const struct cas_card *nw, unsigned fields,
+		     diff_fn *emit, void *ctx, unsigned *changed)
+{
+	char ov[CAS_CARD_INFO_SIZE], nv[CAS_CARD_INFO_SIZE];
+	int n = 0;
+	*changed = 0;
+	for (size_t i = 0; i < sizeof card_fields / sizeof card_fields[0]; i++) {
+		unsigned bit = card_fields[i].bit;
+		if (!(fields & bit) || !field_differs(old, nw, bit))
+			continue;
+		n++;
+		*changed |= bit;
+		if (bit == CAS_CARD_F_KEY) {
+			if (emit(ctx, nw->serial_no, "key", NULL, NULL, "key replaced") < 0)
+				return -1;
+			continue;
+		}
+		fmt_field(old, bit, ov, sizeof ov);
+		fmt_field(nw, bit, nv, sizeof nv);
+		if (emit(ctx, nw->serial_no, card_fields[i].name,
+			 bit == CAS_CARD_F_PAIR_HOST && !*ov ? NULL : ov,
+			 bit == CAS_CARD_F_PAIR_HOST && !*nv ? NULL : nv, NULL) < 0)
+			return -1;
+	}
+	return n;
+}
+
+struct audit_now {
+	struct cas_db *db;
+	const struct cas_db_actor *who;
+	int64_t t;
+};
+
+/* diff_fn: the audit row written at once. */
+static int audit_now(void *ctx, uint32_t serial, const char *field, const char *oldv,
+		     const char *newv, const char *msg)
+{
+	struct audit_now *a = ctx;
+	return audit_row(a->db, a->who, a->t, 1, serial, field, oldv, newv, msg);
+}
+
 /* The update inside a transaction: diff, audit, write.  *nchanged gets the
  * count.  c is refreshed on success. */
 static int update_locked(struct cas_db *db, struct cas_card *c, unsigned fields,
@@ -1132,8 +1303,8 @@ static int update_locked(struct cas_db *db, struct cas_card *c, unsigned fields,
 	struct cas_card old, nw;
 	uint8_t wrapped[CAS_MKEY_WRAPPED_SIZE];
 	char why[300];
-	int ret = get_card(db, c->serial_no, &old, wrapped);
-	int n = 0;
+	unsigned bits;
+	int ret = get_card(db, c->serial_no, &old, wrapped, 1);
 	if (ret != 0)
 		goto out;
 	nw = old;
@@ -1144,32 +1315,12 @@ static int update_locked(struct cas_db *db, struct cas_card *c, unsigned fields,
 		goto out;
 	}
 	int64_t t = now(db);
-	for (size_t i = 0; i < sizeof card_fields / sizeof card_fields[0]; i++) {
-		unsigned bit = card_fields[i].bit;
-		if (!(fields & bit))
-			continue;
-		if (bit == CAS_CARD_F_KEY) {
-			if (sodium_memcmp(old.key, nw.key, sizeof old.key) == 0)
-				continue;
-			n++;
-			if (audit_row(db, who, t, 1, c->serial_no, "key", NULL, NULL, "key replaced") < 0)
-				goto out;
-			continue;
-		}
-		char ov[CAS_CARD_INFO_SIZE], nv[CAS_CARD_INFO_SIZE];
-		fmt_field(&old, bit, ov, sizeof ov);
-		fmt_field(&nw, bit, nv, sizeof nv);
-		if (strcmp(ov, nv) == 0)
-			continue;
-		n++;
-		if (audit_row(db, who, t, 1, c->serial_no, card_fields[i].name,
-			      bit == CAS_CARD_F_PAIR_HOST && !*ov ? NULL : ov,
-			      bit == CAS_CARD_F_PAIR_HOST && !*nv ? NULL : nv, NULL) < 0)
-			goto out;
-	}
+	struct audit_now an = { db, who, t };
+	int n = card_diff(&old, &nw, fields, audit_now, &an, &bits);
+	if (n < 0)
+		goto out;
 	if (n > 0) {
-		if ((fields & CAS_CARD_F_KEY) && sodium_memcmp(old.key, nw.key, sizeof old.key) != 0 &&
-		    cas_mkey_wrap(&db->mk, nw.serial_no, nw.key, wrapped) < 0) {
+		if ((bits & CAS_CARD_F_KEY) && cas_mkey_wrap(&db->mk, nw.serial_no, nw.key, wrapped) < 0) {
 			seterr(db, "card %lu: unable to wrap the key", (unsigned long)nw.serial_no);
 			goto out;
 		}
@@ -1214,6 +1365,193 @@ int cas_db_card_update(struct cas_db *db, struct cas_card *c, unsigned fields,
 		ret = -1;
 	if (ret == 0 && changed)
 		*changed = n;
+	return ret;
+}
+
+/* ---- many updates at once ---- */
+
+static size_t audit_text(struct audit_rows *a, const char *t)
+{
+	if (t == NULL)
+		return NO_TEXT;
+	size_t n = strlen(t) + 1;
+	if (a->len + n > a->tcap) {
+		size_t cap = a->tcap ? a->tcap : 65536;
+		while (a->len + n > cap)
+			cap *= 2;
+		char *p = realloc(a->text, cap);
+		if (p == NULL)
+			return NO_TEXT - 1;
+		a->text = p;
+		a->tcap = cap;
+	}
+	memcpy(a->text + a->len, t, n);
+	a->len += n;
+	return a->len - n;
+}
+
+/* diff_fn: the audit row kept for one INSERT at the end. */
+static int audit_keep(void *ctx, uint32_t serial, const char *field, const char *oldv,
+		      const char *newv, const char *msg)
+{
+	struct audit_rows *a = ctx;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 1024;
+		struct audit_entry *p = realloc(a->e, cap * sizeof *p);
+		if (p == NULL)
+			return -1;
+		a->e = p;
+		a->cap = cap;
+	}
+	struct audit_entry *e = &a->e[a->n];
+	e->serial = serial;
+	e->field = field;
+	e->message = msg;
+	e->old_off = audit_text(a, oldv);
+	e->new_off = audit_text(a, newv);
+	if (e->old_off == NO_TEXT - 1 || e->new_off == NO_TEXT - 1)
+		return -1;
+	a->n++;
+	return 0;
+}
+
+/* The columns of the card fields, for the update's SET list. */
+static const struct {
+	unsigned bit;
+	const char *set;
+} card_set[] = {
+	{ CAS_CARD_F_NAME, "name = v.name" }, { CAS_CARD_F_INFO, "info = v.info" },
+	{ CAS_CARD_F_KEY, "key = v.key" }, { CAS_CARD_F_AC, "access_criteria = v.access_criteria" },
+	{ CAS_CARD_F_PAIR, "pair = v.pair" }, { CAS_CARD_F_PAIR_HOST, "pair_host = v.pair_host" },
+	{ CAS_CARD_F_TYPE, "type = v.type" }, { CAS_CARD_F_START, "start = v.start" },
+	{ CAS_CARD_F_FINISH, "finish = v.finish" }, { CAS_CARD_F_STATUS, "status = v.status" },
+	{ CAS_CARD_F_BLOCKED, "blocked_until = v.blocked_until" },
+};
+
+/* Writes the k changed cards (rows) in one UPDATE ... FROM cas_card_rows,
+ * setting only the columns some card changed: SQLite then leaves alone the
+ * indexes on the others (an access_criteria change touches only
+ * cards_edited and cards_change_no). */
+static int update_rows(struct cas_db *db, struct card_rows *rows, unsigned bits)
+{
+	char sql[700];
+	size_t len = (size_t)snprintf(sql, sizeof sql, "UPDATE cards SET ");
+	for (size_t i = 0; i < sizeof card_set / sizeof card_set[0]; i++)
+		if (bits & card_set[i].bit)
+			len += (size_t)snprintf(sql + len, sizeof sql - len, "%s, ", card_set[i].set);
+	snprintf(sql + len, sizeof sql - len, "edited = v.edited, change_no = v.change_no "
+		 "FROM cas_card_rows AS v WHERE cards.serial_no = v.serial_no");
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
+		return sqlerr(db, "unable to update cards");
+	db->rows = rows;
+	int rc = sqlite3_step(s);
+	db->rows = NULL;
+	int ret = 0;
+	if (rc != SQLITE_DONE)
+		ret = sqlerr(db, "unable to update cards");
+	else if ((size_t)sqlite3_changes64(db->sql) != rows->n)
+		ret = seterr(db, "unable to update cards: %lld of %zu changed",
+			     (long long)sqlite3_changes64(db->sql), rows->n);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int cas_db_cards_update(struct cas_db *db, const struct cas_card *cards, size_t n, unsigned fields,
+			int64_t renew_from, const struct cas_db_actor *who, int *result)
+{
+	struct op op;
+	struct audit_rows audit = { NULL, 0, 0, NULL, 0, 0 };
+	struct cas_card old;
+	struct cas_card *merged = NULL;	/* the cards that change, as they will be */
+	uint8_t *wrapped = NULL;
+	char why[300];
+	size_t k = 0;
+	unsigned bits = 0;
+	int ret = -1;
+	fields &= CAS_CARD_F_ALL;
+	memset(&old, 0, sizeof old);
+	if (n == 0)
+		return 0;
+	if (n > SIZE_MAX / sizeof *merged || (merged = malloc(n * sizeof *merged)) == NULL ||
+	    (wrapped = malloc(n * CAS_MKEY_WRAPPED_SIZE)) == NULL) {
+		free(merged);
+		return seterr(db, "out of memory");
+	}
+	if (op_begin(db, &op) < 0)
+		goto out_free;
+	int64_t t = now(db);
+	for (size_t i = 0; i < n; i++) {
+		struct cas_card *m = &merged[k];
+		uint8_t *w = wrapped + k * CAS_MKEY_WRAPPED_SIZE;
+		unsigned f = fields, changed;
+		/* The key is unwrapped only to compare it with a new one. */
+		int rc = get_card(db, cards[i].serial_no, &old, w, (fields & CAS_CARD_F_KEY) != 0);
+		if (rc == CAS_DB_NOTFOUND) {
+			result[i] = -1;
+			continue;
+		}
+		if (rc != 0)
+			goto out;
+		*m = old;
+		merge_fields(m, &cards[i], f);
+		if (renew_from > 0 && old.status == CAS_CARD_EXPIRED && m->finish >= renew_from) {
+			m->status = CAS_CARD_ACTIVE;
+			f |= CAS_CARD_F_STATUS;
+		}
+		if (cas_card_validate(m, why, sizeof why) < 0) {
+			seterr(db, "%s", why);
+			goto out;
+		}
+		int d = card_diff(&old, m, f, audit_keep, &audit, &changed);
+		if (d < 0) {
+			seterr(db, "out of memory");
+			goto out;
+		}
+		result[i] = d;
+		if (d == 0)
+			continue;
+		if ((changed & CAS_CARD_F_KEY) && cas_mkey_wrap(&db->mk, m->serial_no, m->key, w) < 0) {
+			seterr(db, "card %lu: unable to wrap the key", (unsigned long)m->serial_no);
+			goto out;
+		}
+		bits |= changed;
+		k++;
+	}
+	if (k > 0) {
+		int64_t last = seq_next(db, (int64_t)k);
+		if (last < 0)
+			goto out;
+		struct card_rows rows = { merged, wrapped, k, t, last - (int64_t)k + 1 };
+		if (large_prepare(db, bits) < 0 || update_rows(db, &rows, bits) < 0)
+			goto out;
+		struct stmt_ref r;
+		if (acquire(db, ST_AUDIT_INSERT_ROWS, &r) < 0)
+			goto out;
+		sqlite3_bind_int64(r.s, 1, t);
+		sqlite3_bind_text(r.s, 2, who && who->who ? who->who : "unknown", -1, SQLITE_STATIC);
+		bind_text_or_null(r.s, 3, who ? who->addr : NULL);
+		db->audit = &audit;
+		int rc = sqlite3_step(r.s);
+		db->audit = NULL;
+		if (rc != SQLITE_DONE)
+			sqlerr(db, "unable to write the audit log");
+		release(db, &r);
+		if (rc != SQLITE_DONE)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (op_end(db, &op, ret == 0) < 0)
+		ret = -1;
+out_free:
+	cas_card_wipe(&old);
+	sodium_memzero(merged, n * sizeof *merged);
+	sodium_memzero(wrapped, n * CAS_MKEY_WRAPPED_SIZE);
+	free(merged);
+	free(wrapped);
+	free(audit.e);
+	free(audit.text);
 	return ret;
 }
 
@@ -1652,7 +1990,7 @@ static int other_statement_running(struct cas_db *db)
 
 /* Keeps the definitions of the job's indexes and trigger in bs, then drops
  * them.  One that does not exist (an operator dropped it) is left out. */
-static int bulk_set_aside(struct cas_db *db, const struct bulk_job *job, struct bulk_saved *bs)
+static int bulk_set_aside(struct cas_db *db, const char *const *objects, struct bulk_saved *bs)
 {
 	sqlite3_stmt *s = NULL;
 	int ret = -1;
@@ -1660,8 +1998,8 @@ static int bulk_set_aside(struct cas_db *db, const struct bulk_job *job, struct 
 			       "'trigger') AND tbl_name = 'cards' AND name = ?1 AND sql IS NOT NULL",
 			       -1, &s, NULL) != SQLITE_OK)
 		return sqlerr(db, "unable to read the schema");
-	for (int i = 0; i < BULK_OBJECTS && job->objects[i]; i++) {
-		sqlite3_bind_text(s, 1, job->objects[i], -1, SQLITE_STATIC);
+	for (int i = 0; i < BULK_OBJECTS && objects[i]; i++) {
+		sqlite3_bind_text(s, 1, objects[i], -1, SQLITE_STATIC);
 		int rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW) {
 			bs->type[i] = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(s, 0));
@@ -1679,7 +2017,7 @@ static int bulk_set_aside(struct cas_db *db, const struct bulk_job *job, struct 
 	for (int i = 0; i < BULK_OBJECTS; i++) {
 		if (bs->sql[i] == NULL)
 			continue;
-		char *drop = sqlite3_mprintf("DROP %s main.\"%w\"", bs->type[i], job->objects[i]);
+		char *drop = sqlite3_mprintf("DROP %s main.\"%w\"", bs->type[i], objects[i]);
 		int rc = drop ? sqlite3_exec(db->sql, drop, NULL, NULL, NULL) : SQLITE_NOMEM;
 		sqlite3_free(drop);
 		if (rc != SQLITE_OK) {
@@ -1756,7 +2094,7 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 			sqlerr(db, "unable to update cards");
 			goto out;
 		}
-		if (bulk_set_aside(db, job, &saved) < 0)
+		if (bulk_set_aside(db, job->objects, &saved) < 0)
 			goto out;
 		set_aside = 1;
 	}
@@ -1803,6 +2141,119 @@ int cas_db_cards_unblock(struct cas_db *db, int64_t t, const struct cas_db_actor
 			 int64_t *count)
 {
 	return bulk_update(db, &bulk_unblock, t, who, count);
+}
+
+/* What a large job sets aside, and the card fields whose change makes
+ * each one work row by row (~0u: every write; change_no and edited always
+ * change). */
+static const struct {
+	const char *name;
+	unsigned fields;
+} large_objects[] = {
+	{ "cards_change_update", ~0u }, { "cards_change_no", ~0u }, { "cards_edited", ~0u },
+	{ "cards_finish", CAS_CARD_F_FINISH },
+	{ "cards_active_finish", CAS_CARD_F_FINISH | CAS_CARD_F_STATUS },
+	{ "cards_expired_finish", CAS_CARD_F_FINISH | CAS_CARD_F_STATUS },
+	{ "cards_blocked", CAS_CARD_F_BLOCKED },
+};
+#define LARGE_OBJECTS (sizeof large_objects / sizeof large_objects[0])
+
+struct large_job {
+	char *type[LARGE_OBJECTS], *sql[LARGE_OBJECTS];	/* the definitions set aside */
+	unsigned char seen[LARGE_OBJECTS];
+	char cache[32];		/* the page cache size before the job */
+};
+
+/* In a large job, sets aside what a write of `fields` (an insert:
+ * CAS_CARD_F_ALL) would otherwise maintain row by row: only those, so that
+ * the end rebuilds no index the job did not touch.  Does nothing outside a
+ * job, or while another statement runs (DROP would fail): the write then
+ * maintains them as usual. */
+static int large_prepare(struct cas_db *db, unsigned fields)
+{
+	struct large_job *lj = db->large;
+	sqlite3_stmt *s = NULL;
+	int ret = -1;
+	if (lj == NULL || other_statement_running(db))
+		return 0;
+	for (size_t i = 0; i < LARGE_OBJECTS; i++) {
+		if (lj->seen[i] || !(large_objects[i].fields & fields))
+			continue;
+		lj->seen[i] = 1;
+		if (s == NULL && sqlite3_prepare_v2(db->sql, "SELECT type, sql FROM sqlite_master "
+						    "WHERE tbl_name = 'cards' AND name = ?1 AND "
+						    "type IN ('index', 'trigger') AND sql IS NOT NULL",
+						    -1, &s, NULL) != SQLITE_OK) {
+			sqlerr(db, "unable to read the schema");
+			goto out;
+		}
+		sqlite3_reset(s);
+		sqlite3_bind_text(s, 1, large_objects[i].name, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE)
+			continue;	/* an operator dropped it */
+		if (rc != SQLITE_ROW) {
+			sqlerr(db, "unable to read the schema");
+			goto out;
+		}
+		lj->type[i] = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(s, 0));
+		lj->sql[i] = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(s, 1));
+		sqlite3_reset(s);
+		char *drop = lj->type[i] && lj->sql[i] ? sqlite3_mprintf("DROP %s main.\"%w\"", lj->type[i],
+									 large_objects[i].name) : NULL;
+		rc = drop ? sqlite3_exec(db->sql, drop, NULL, NULL, NULL) : SQLITE_NOMEM;
+		sqlite3_free(drop);
+		if (rc != SQLITE_OK) {
+			sqlite3_free(lj->sql[i]);
+			lj->sql[i] = NULL;
+			sqlerr(db, "unable to update cards");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int cas_db_large_begin(struct cas_db *db)
+{
+	if (!cas_db_in_transaction(db))
+		return seterr(db, "internal: a large job outside a transaction");
+	if (db->large != NULL)
+		return 0;
+	struct large_job *lj = calloc(1, sizeof *lj);
+	if (lj == NULL)
+		return seterr(db, "out of memory");
+	/* The rebuild reads the whole table once per index: keep it in memory. */
+	if (pragma_text(db, "PRAGMA cache_size", lj->cache, sizeof lj->cache) < 0 ||
+	    sqlite3_exec(db->sql, "PRAGMA cache_size = " BULK_CACHE, NULL, NULL, NULL) != SQLITE_OK) {
+		free(lj);
+		return sqlerr(db, "unable to update cards");
+	}
+	db->large = lj;
+	return 1;
+}
+
+int cas_db_large_end(struct cas_db *db, int keep)
+{
+	struct large_job *lj = db->large;
+	int ret = 0;
+	if (lj == NULL)
+		return 0;
+	db->large = NULL;
+	for (size_t i = 0; i < LARGE_OBJECTS; i++) {
+		if (keep && ret == 0 && lj->sql[i] &&
+		    sqlite3_exec(db->sql, lj->sql[i], NULL, NULL, NULL) != SQLITE_OK)
+			ret = sqlerr(db, "unable to update cards");
+		sqlite3_free(lj->type[i]);
+		sqlite3_free(lj->sql[i]);
+	}
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", atoi(lj->cache));
+	sqlite3_exec(db->sql, sql, NULL, NULL, NULL);
+	free(lj);
+	return ret;
 }
 
 /* ---- generators ---- */

@@ -500,6 +500,101 @@ static void test_import_renews_expired(void **state)
 			       "AND old_value = '2' AND new_value = '1'"), 1);
 }
 
+/* A file as large as the table (25,000 rows, past the large-job threshold
+ * of csv.c): created with the admin layout, then every card's packages
+ * changed with the operator layout, a bad last row refused, a renewal in
+ * the middle.  The rows are those of small files: one audit row per
+ * change, change numbers in the file's order; and the table's indexes and
+ * trigger are all back afterwards. */
+static char *big_file(int admin_layout, uint32_t ac, int bad_last, uint32_t renewed, size_t *len)
+{
+	enum { N = 25000 };
+	size_t cap = (size_t)N * 120 + 200, n = 0;
+	char *t = malloc(cap);
+	assert_non_null(t);
+	n += (size_t)snprintf(t + n, cap - n, "%s\n", admin_layout ? CAS_CSV_HEADER_ADMIN : CAS_CSV_HEADER_OPERATOR);
+	for (uint32_t i = 0; i < N; i++) {
+		uint32_t serial = 2100000000u + (i * 7919u) % N;	/* not in serial order */
+		long long finish = serial == renewed ? T0 + 86400 : T0 - 10;
+		if (admin_layout)
+			n += (size_t)snprintf(t + n, cap - n, "%u;card %u;;%032X;%08X;1;0;1704067200;%lld;\n",
+					      serial, serial, serial, ac, finish);
+		else
+			n += (size_t)snprintf(t + n, cap - n, "%u;card %u;;%08X;0;1704067200;%lld\n", serial,
+					      serial, ac, finish);
+	}
+	if (bad_last)
+		n += (size_t)snprintf(t + n, cap - n, "2100099999;x;;0000000G;0;0;0\n");
+	*len = n;
+	return t;
+}
+
+static void test_import_large(void **state)
+{
+	struct fx *f = *state;
+	struct cas_csv_report r;
+	char schema[4000], after[4000], text[300];
+	size_t len;
+	q_text(f, "SELECT group_concat(name || ': ' || sql, '; ') FROM (SELECT * FROM sqlite_master "
+	       "WHERE tbl_name = 'cards' ORDER BY name)", schema, sizeof schema);
+	char *file = big_file(1, 0x01, 0, 0, &len);
+	assert_int_equal(cas_csv_import(f->db, file, len, &admin, &csv_actor, &r), 0);
+	free(file);
+	assert_int_equal(r.added, 25000);
+	assert_int_equal(q_int(f, "SELECT count(*) FROM cards WHERE access_criteria = 1 AND key IS NOT NULL"), 25000);
+
+	/* cascron expires them all (finish T0 - 10), then billing renews one */
+	f->clock = T0 + 5;
+	int64_t n = 0;
+	static const struct cas_db_actor cron = { "cron", NULL };
+	assert_int_equal(cas_db_cards_expire(f->db, T0 + 5, &cron, &n), 0);
+	assert_int_equal(n, 25000);
+	int64_t max0 = q_int(f, "SELECT value FROM seq");
+
+	/* a bad last row: nothing of the 25,000 good ones is written */
+	f->clock = T0 + 60;
+	struct cas_csv_opts o = oper;
+	o.now = T0 + 60;
+	file = big_file(0, 0xF0, 1, 2100000005u, &len);
+	assert_int_equal(cas_csv_import(f->db, file, len, &o, &csv_actor, &r), CAS_CSV_REJECTED);
+	report_is(&r, "line 25002: access_criteria: must be exactly 8 hex digits");
+	assert_int_equal(q_int(f, "SELECT count(*) FROM cards WHERE access_criteria = 1"), 25000);
+	assert_int_equal(q_int(f, "SELECT value FROM seq"), max0);
+	free(file);
+
+	/* applied as a large job: the indexes were built again (the schema
+	 * version moved), which the rollback above undid */
+	int64_t version = q_int(f, "PRAGMA schema_version");
+	file = big_file(0, 0xF0, 0, 2100000005u, &len);
+	assert_int_equal(cas_csv_import(f->db, file, len, &o, &csv_actor, &r), 0);
+	assert_int_not_equal(q_int(f, "PRAGMA schema_version"), version);
+	assert_int_equal(r.updated, 25000);
+	assert_int_equal(r.unchanged, 0);
+	assert_int_equal(q_int(f, "SELECT count(*) FROM cards WHERE access_criteria = 240 AND edited = 1735689660"),
+			 25000);
+	assert_int_equal(q_int(f, "SELECT count(*) FROM audit WHERE who = 'csv' AND time = 1735689660 AND "
+			       "field = 'access_criteria' AND old_value = '00000001' AND new_value = '000000F0'"),
+			 25000);
+	/* the renewal: 2100000005's finish is in the future */
+	q_text(f, "SELECT group_concat(field || ':' || old_value || '>' || new_value, ' ') FROM "
+	       "(SELECT * FROM audit WHERE serial_no = 2100000005 AND time = 1735689660 ORDER BY id)",
+	       text, sizeof text);
+	assert_string_equal(text, "access_criteria:00000001>000000F0 finish:1735689590>1735776000 status:2>1\n");
+	assert_int_equal(q_int(f, "SELECT count(*) FROM cards WHERE status = 1"), 1);
+	/* change numbers follow the file's lines */
+	q_text(f, "SELECT group_concat(serial_no) FROM (SELECT serial_no FROM cards WHERE change_no > "
+	       "(SELECT value FROM seq) - 3 ORDER BY change_no)", text, sizeof text);
+	assert_string_equal(text, "2100001243,2100009162,2100017081\n");
+	assert_int_equal(q_int(f, "SELECT value FROM seq"), max0 + 25000);
+	free(file);
+
+	q_text(f, "SELECT group_concat(name || ': ' || sql, '; ') FROM (SELECT * FROM sqlite_master "
+	       "WHERE tbl_name = 'cards' ORDER BY name)", after, sizeof after);
+	assert_string_equal(after, schema);
+	q_text(f, "PRAGMA integrity_check", text, sizeof text);
+	assert_string_equal(text, "ok\n");
+}
+
 struct sink {
 	char buf[16384];
 	size_t len;
@@ -676,6 +771,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_import_operator_updates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_bad_row_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_renews_expired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 	};

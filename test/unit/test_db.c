@@ -1625,6 +1625,234 @@ static void test_bulk_jobs_statement_running(void **state)
 	sqlite3_close(s);
 }
 
+/* ---- many updates at once ---- */
+
+/* Every card of a database as text (key in clear), and its audit without
+ * the ids, to compare two databases. */
+static void dump_cards(struct cas_db *db, char *out, size_t size);
+
+struct dump {
+	char *out;
+	size_t size, len;
+};
+
+static int dump_card(void *ctx, const struct cas_card *c)
+{
+	struct dump *d = ctx;
+	char key[33];
+	for (int i = 0; i < 16; i++)
+		snprintf(key + 2 * i, 3, "%02X", c->key[i]);
+	d->len += (size_t)snprintf(d->out + d->len, d->size - d->len,
+				   "%u|%s|%s|%s|%08X|%d|%s|%d|%lld|%lld|%d|%lld|%lld|%lld|%lld\n",
+				   c->serial_no, c->name, c->info, key, c->access_criteria, c->pair,
+				   c->pair_host, c->type, (long long)c->start, (long long)c->finish, c->status,
+				   (long long)c->blocked_until, (long long)c->created, (long long)c->edited,
+				   (long long)c->change_no);
+	return d->len < d->size ? 0 : -1;
+}
+
+static void dump_cards(struct cas_db *db, char *out, size_t size)
+{
+	struct dump d = { out, size, 0 };
+	out[0] = '\0';
+	assert_int_equal(cas_db_cards_each(db, dump_card, &d), 0);
+}
+
+static void dump_audit(const char *path, char *out, size_t size)
+{
+	sqlite3 *s = raw_open(path);
+	q_text(s, "SELECT group_concat(x, char(10)) FROM (SELECT time || '|' || who || '|' || ifnull(addr, '-') "
+	       "|| '|' || ifnull(serial_no, '-') || '|' || ifnull(field, '-') || '|' || ifnull(old_value, '-') "
+	       "|| '|' || ifnull(new_value, '-') || '|' || ifnull(message, '-') AS x FROM audit ORDER BY id)",
+	       out, size);
+	sqlite3_close(s);
+}
+
+/* The batch of test_cards_update: what billing sends for six cards. */
+static void update_batch(struct cas_card b[6])
+{
+	for (int i = 0; i < 6; i++)
+		make_card(&b[i], 2100000001 + (uint32_t)i);
+	strcpy(b[0].name, "Ivan \xD0\x98\xD0\xB2\xD0\xB0\xD0\xBD");	/* name and packages */
+	b[0].access_criteria = 0xFFFFFFFF;
+	/* b[1]: the same as in the database */
+	b[2].serial_no = 2100000077;					/* no such card */
+	b[3].key[0] ^= 0x80;						/* a new key */
+	b[3].type = CAS_CARD_PROTECT_OFF;
+	b[4].finish = T0 + 90 * DAY;					/* expired: renewed */
+	b[5].start = T0 - 20 * DAY;					/* start only */
+}
+
+#define ADMIN_FIELDS (CAS_CARD_F_NAME | CAS_CARD_F_INFO | CAS_CARD_F_KEY | CAS_CARD_F_AC | \
+		      CAS_CARD_F_PAIR | CAS_CARD_F_TYPE | CAS_CARD_F_START | CAS_CARD_F_FINISH)
+
+static void update_fixture(struct cas_db *db, int64_t *clock)
+{
+	struct cas_card c[6];
+	for (int i = 0; i < 6; i++)
+		make_card(&c[i], 2100000001 + (uint32_t)i);
+	c[4].finish = T0 - DAY;
+	*clock = T0;
+	assert_int_equal(cas_db_cards_insert(db, c, 6, &casprog), 0);
+	int64_t n;
+	*clock = T0 + 1;
+	assert_int_equal(cas_db_cards_expire(db, T0, &cron, &n), 0);
+	assert_int_equal(n, 1);
+	*clock = T0 + 100;
+}
+
+/* cas_db_cards_update() writes exactly what cas_db_card_update() card by
+ * card writes (plus the renewal a caller would do by hand): the same
+ * cards, change numbers, edit times and audit rows. */
+static void test_cards_update(void **state)
+{
+	struct fx *f = *state;
+	struct cas_card b[6], one;
+	int result[6];
+	char path2[200], cards1[8000], cards2[8000], audit1[8000], audit2[8000];
+	struct cas_db *db2 = NULL;
+
+	/* reference: one call per card */
+	snprintf(path2, sizeof path2, "%s/ref.db", f->dir);
+	assert_int_equal(cas_db_open(&db2, path2, &f->mk, NULL), 0);
+	cas_db_set_clock(db2, fake_clock, &f->clock);
+	update_fixture(db2, &f->clock);
+	update_batch(b);
+	const int want[6] = { 2, 0, -1, 2, 2, 1 };
+	for (int i = 0; i < 6; i++) {
+		int changed = -1;
+		unsigned fields = ADMIN_FIELDS;
+		one = b[i];
+		if (i == 4) {
+			one.status = CAS_CARD_ACTIVE;
+			fields |= CAS_CARD_F_STATUS;
+		}
+		int rc = cas_db_card_update(db2, &one, fields, &api, &changed);
+		assert_int_equal(rc, i == 2 ? CAS_DB_NOTFOUND : 0);
+		if (i != 2)
+			assert_int_equal(changed, want[i]);
+	}
+	dump_cards(db2, cards2, sizeof cards2);
+	cas_db_close(db2);
+	dump_audit(path2, audit2, sizeof audit2);
+
+	/* one call for the batch */
+	f->db = open_db(f);
+	update_fixture(f->db, &f->clock);
+	update_batch(b);
+	assert_int_equal(cas_db_cards_update(f->db, b, 6, ADMIN_FIELDS, T0 + 100, &api, result), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(result[i], want[i]);
+	dump_cards(f->db, cards1, sizeof cards1);
+	dump_audit(f->path, audit1, sizeof audit1);
+	assert_string_equal(cards1, cards2);
+	assert_string_equal(audit1, audit2);
+	/* and the audit says what a user reads in it */
+	assert_non_null(strstr(audit1, "1735689700|api|192.0.2.7|2100000001|access_criteria|0000000F|FFFFFFFF|-"));
+	assert_non_null(strstr(audit1, "1735689700|api|192.0.2.7|2100000004|key|-|-|key replaced"));
+	assert_non_null(strstr(audit1, "1735689700|api|192.0.2.7|2100000005|status|2|1|-"));
+	assert_null(strstr(audit1, "2100000002|"));	/* unchanged: no row */
+
+	/* the same batch again changes nothing, draws no change number */
+	int64_t max0, max1;
+	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
+	assert_int_equal(cas_db_cards_update(f->db, b, 6, ADMIN_FIELDS, T0 + 100, &api, result), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(result[i], i == 2 ? -1 : 0);
+	assert_int_equal(cas_db_change_max(f->db, &max1), 0);
+	assert_int_equal(max1, max0);
+
+	/* a value out of range anywhere in the batch: nothing written */
+	b[0].access_criteria = 1;
+	b[5].type = 3;
+	assert_int_equal(cas_db_cards_update(f->db, b, 6, ADMIN_FIELDS, 0, &api, result), -1);
+	assert_non_null(strstr(cas_db_errmsg(f->db), "2100000006"));
+	dump_cards(f->db, cards2, sizeof cards2);
+	assert_string_equal(cards2, cards1);
+	dump_audit(f->path, audit2, sizeof audit2);
+	assert_string_equal(audit2, audit1);
+}
+
+/* The names of the table's indexes and triggers, as a connection sees them. */
+static void cards_objects(sqlite3 *s, char *out, size_t size)
+{
+	q_text(s, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
+	       "WHERE tbl_name = 'cards' ORDER BY name)", out, size);
+}
+
+/* A large job sets aside only what the writes would maintain, brings it
+ * back identical at the commit (the table's indexes serve their queries
+ * again), and a rollback brings back the schema and the data. */
+static void test_large_job(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 40 };
+	struct cas_card c[N];
+	int result[N];
+	char before[4000], after[4000], plan[300];
+	f->db = open_db(f);
+	for (int i = 0; i < N; i++)
+		make_card(&c[i], 2100000000 + (uint32_t)i);
+	assert_int_equal(cas_db_cards_insert(f->db, c, N, &casprog), 0);
+	sqlite3 *s = raw_open(f->path);
+	sqlite3 *own = cas_db_sqlite(f->db);
+	cards_schema(s, before, sizeof before);
+
+	/* packages change: the trigger, cards_change_no and cards_edited go,
+	 * the finish and block indexes stay */
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_large_begin(f->db), 1);
+	assert_int_equal(cas_db_large_begin(f->db), 0);	/* one at a time */
+	for (int i = 0; i < N; i++)
+		c[i].access_criteria = 0x30;
+	f->clock = T0 + 5;
+	assert_int_equal(cas_db_cards_update(f->db, c, N, CAS_CARD_F_AC, 0, &api, result), 0);
+	cards_objects(own, after, sizeof after);
+	assert_string_equal(after, "cards cards_active_finish cards_blocked cards_expired_finish cards_finish "
+			    "cards_tombstone");
+	/* new cards: every index goes */
+	struct cas_card extra[2];
+	make_card(&extra[0], 2100000100);
+	make_card(&extra[1], 2100000101);
+	assert_int_equal(cas_db_cards_insert(f->db, extra, 2, &casprog), 0);
+	cards_objects(own, after, sizeof after);
+	assert_string_equal(after, "cards cards_tombstone");
+	assert_int_equal(cas_db_commit(f->db), 0);
+	cards_schema(s, after, sizeof after);
+	assert_string_equal(after, before);
+	assert_integrity(s);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE access_criteria = 48 AND edited = 1735689605"), N);
+	assert_int_equal(q_int(s, "SELECT count(DISTINCT change_no) FROM cards"), N + 2);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE field = 'access_criteria'"), N);
+	q_plan(s, "SELECT * FROM cards WHERE change_no > 5 ORDER BY change_no", plan, sizeof plan);
+	assert_string_equal(plan, "SEARCH cards USING INDEX cards_change_no (change_no>?); ");
+	/* the update trigger is back: a change by hand takes a change number */
+	int64_t max0 = q_int(s, "SELECT value FROM seq");
+	q_exec(s, "UPDATE cards SET name = 'by hand' WHERE serial_no = 2100000000");
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 2100000000"), max0 + 1);
+
+	/* rolled back: schema and data as they were */
+	char data[200];
+	q_text(s, "SELECT group_concat(serial_no || ':' || finish || ':' || change_no) FROM cards", data, sizeof data);
+	assert_int_equal(cas_db_begin(f->db), 0);
+	assert_int_equal(cas_db_large_begin(f->db), 1);
+	for (int i = 0; i < N; i++)
+		c[i].finish = T0 + 99 * DAY;
+	assert_int_equal(cas_db_cards_update(f->db, c, N, CAS_CARD_F_FINISH, 0, &api, result), 0);
+	cards_objects(own, after, sizeof after);
+	assert_string_equal(after, "cards cards_blocked cards_tombstone");
+	assert_int_equal(cas_db_rollback(f->db), 0);
+	cards_schema(s, after, sizeof after);
+	assert_string_equal(after, before);
+	char data2[200];
+	q_text(s, "SELECT group_concat(serial_no || ':' || finish || ':' || change_no) FROM cards", data2, sizeof data2);
+	assert_string_equal(data2, data);
+	assert_integrity(s);
+	/* outside a transaction: refused */
+	assert_int_equal(cas_db_large_begin(f->db), -1);
+	sqlite3_close(s);
+}
+
 static int inner_cb(void *ctx, const struct cas_card *c)
 {
 	(void)c;
@@ -1832,6 +2060,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_jobs_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_jobs_many_small_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_jobs_statement_running, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cards_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iterator_stop_and_nesting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
