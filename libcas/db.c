@@ -1042,16 +1042,24 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 	 * it would inserting them in order. */
 	if (n > SIZE_MAX / CAS_MKEY_WRAPPED_SIZE || (wrapped = malloc(n * CAS_MKEY_WRAPPED_SIZE)) == NULL)
 		return seterr(db, "out of memory");
+	uint8_t *nonces = malloc(n * CAS_MKEY_NONCE_SIZE);
+	if (nonces == NULL) {
+		free(wrapped);
+		return seterr(db, "out of memory");
+	}
+	randombytes_buf(nonces, n * CAS_MKEY_NONCE_SIZE);
 	for (size_t i = 0; i < n && nvalid == n; i++) {
 		if (cas_card_validate(&cards[i], why, sizeof why) < 0)
 			nvalid = i;
-		else if (cas_mkey_wrap(&db->mk, cards[i].serial_no, cards[i].key,
-				       wrapped + i * CAS_MKEY_WRAPPED_SIZE) < 0) {
+		else if (cas_mkey_wrap_nonce(&db->mk, cards[i].serial_no, cards[i].key,
+					     nonces + i * CAS_MKEY_NONCE_SIZE,
+					     wrapped + i * CAS_MKEY_WRAPPED_SIZE) < 0) {
 			snprintf(why, sizeof why, "card %lu: unable to wrap the key",
 				 (unsigned long)cards[i].serial_no);
 			nvalid = i;
 		}
 	}
+	free(nonces);
 	if (op_begin(db, &op) < 0) {
 		free(wrapped);
 		return -1;
@@ -1075,8 +1083,6 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 		}
 		release(db, &r);
 	}
-	if (large_prepare(db, CAS_CARD_F_ALL) < 0)
-		goto out;
 	ret = insert_cards(db, cards, wrapped, nvalid, t, last - (int64_t)n + 1);
 	if (ret != 0)
 		goto out;

@@ -226,7 +226,9 @@ int cas_db_cards_update(struct cas_db *db, const struct cas_card *cards, size_t 
 /* A large job in the caller's transaction (an import that rewrites most of
  * the table): cas_db_large_begin() sets the indexes on cards and the update
  * trigger aside (and gives the connection a 256 MiB page cache), so that
- * the updates and inserts that follow do not maintain them row by row;
+ * the cas_db_cards_update() calls that follow do not maintain them row by
+ * row (only those their changes touch are set aside; inserts keep the
+ * others up to date: for new cards in serial order that is appending);
  * cas_db_large_end(db, 1) creates them again from their definitions, in
  * the same transaction, before the commit (one sort per index, much cheaper
  * past half the table: bulk_update() in db.c has the figures).  Nobody

@@ -200,12 +200,21 @@ int cas_mkey_wrap(const struct cas_mkey *mk, uint32_t serial,
 		  const uint8_t key[CAS_CARD_KEY_SIZE],
 		  uint8_t out[CAS_MKEY_WRAPPED_SIZE])
 {
+	uint8_t nonce[CAS_MKEY_NONCE_SIZE];
+	randombytes_buf(nonce, sizeof nonce);
+	return cas_mkey_wrap_nonce(mk, serial, key, nonce, out);
+}
+
+int cas_mkey_wrap_nonce(const struct cas_mkey *mk, uint32_t serial,
+			const uint8_t key[CAS_CARD_KEY_SIZE], const uint8_t nonce[CAS_MKEY_NONCE_SIZE],
+			uint8_t out[CAS_MKEY_WRAPPED_SIZE])
+{
 	uint8_t ad[AD_SIZE];
 	unsigned long long clen = 0;
 	if (!mk->loaded)
 		return -1;
 	out[0] = WRAP_VERSION;
-	randombytes_buf(out + 1, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	memcpy(out + 1, nonce, CAS_MKEY_NONCE_SIZE);
 	make_ad(ad, WRAP_VERSION, serial);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 25, &clen, key, CAS_CARD_KEY_SIZE,
 						   ad, sizeof ad, NULL, out + 1, mk->wrap);

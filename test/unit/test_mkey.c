@@ -177,6 +177,12 @@ static void test_python_vector(void **state)
 	assert_memory_equal(out, card_key, 16);
 	cas_mkey_check_value(&mk, check);
 	assert_memory_equal(check, want_check, 16);
+	/* wrapping with the vector's nonce (0x40..0x57) gives its bytes */
+	uint8_t nonce[CAS_MKEY_NONCE_SIZE], again[CAS_MKEY_WRAPPED_SIZE];
+	for (int i = 0; i < CAS_MKEY_NONCE_SIZE; i++)
+		nonce[i] = (uint8_t)(0x40 + i);
+	assert_int_equal(cas_mkey_wrap_nonce(&mk, 2100000000, card_key, nonce, again), 0);
+	assert_memory_equal(again, blob, sizeof blob);
 	/* any other serial fails: the serial is associated data */
 	assert_int_equal(cas_mkey_unwrap(&mk, 2100000001, blob, sizeof blob, out), -1);
 	uint8_t zero[16] = { 0 };
