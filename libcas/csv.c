@@ -370,6 +370,7 @@ struct import {
 	struct cas_card *news;		/* the batch's new cards */
 	size_t nnews;
 	int large;			/* 1: may become a large job (cas_db_large_begin) */
+	int empty;			/* 1: the table had no card (a first load) */
 };
 
 /* A file of this many rows or more, half the table or more, whose first
@@ -388,8 +389,13 @@ static int flush_batch(struct import *im, struct cas_csv_report *r)
 	if (im->nrows == 0)
 		return 0;
 	int ret = 0;
-	if (cas_db_cards_update(im->db, im->rows, im->nrows, im->fields, im->now, im->who,
-				im->result) != 0) {
+	if (im->empty) {
+		/* The table was empty when the transaction began and every
+		 * serial comes once: no row can exist yet. */
+		for (size_t i = 0; i < im->nrows; i++)
+			im->result[i] = -1;
+	} else if (cas_db_cards_update(im->db, im->rows, im->nrows, im->fields, im->now, im->who,
+				       im->result) != 0) {
 		ret = set_fail(r, "%s", cas_db_errmsg(im->db));
 		goto out;
 	}
@@ -486,7 +492,7 @@ int cas_csv_import(struct cas_db *db, const char *text, size_t len, const struct
 	if (cas_db_in_transaction(db))
 		return set_fail(r, "internal: CSV import inside an open transaction");
 
-	struct import im = { db, who, opts.now, layout, 0, NULL, NULL, NULL, 0, NULL, 0, 0 };
+	struct import im = { db, who, opts.now, layout, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0 };
 	im.rows = malloc(IMPORT_BATCH * sizeof *im.rows);
 	im.news = malloc(IMPORT_BATCH * sizeof *im.news);
 	im.lines = malloc(IMPORT_BATCH * sizeof *im.lines);
@@ -510,6 +516,7 @@ int cas_csv_import(struct cas_db *db, const char *text, size_t len, const struct
 		goto out_free;
 	}
 	im.large = rows >= LARGE_MIN_ROWS && (int64_t)rows * 2 >= cards;
+	im.empty = cards == 0;
 	/* Second pass inside the transaction: the file is known to be valid;
 	 * what remains to check needs the database (a card the operator layout
 	 * names must exist). */

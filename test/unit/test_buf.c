@@ -2,7 +2,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <ctype.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -124,6 +126,20 @@ static void hex_strict(void **state)
 	assert_int_equal(cas_hex_decode("0x112233", 8, out, 4), -1);
 	assert_int_equal(cas_hex_decode("1122 334", 8, out, 4), -1);
 	assert_int_equal(cas_hex_decode("112233g4", 8, out, 4), -1);
+	/* every pair of bytes: accepted exactly when both are hex digits
+	 * (strtol as the independent judge), with their value */
+	for (int hi = 0; hi < 256; hi++) {
+		for (int lo = 0; lo < 256; lo++) {
+			char pair[3] = { (char)hi, (char)lo, '\0' };
+			char *end = NULL;
+			int both = isxdigit(hi) && isxdigit(lo);
+			long v = both ? strtol(pair, &end, 16) : -1;
+			uint8_t b = 0;
+			int rc = cas_hex_decode(pair, 2, &b, 1);
+			if (rc != (both ? 0 : -1) || (both && b != (uint8_t)v))
+				fail_msg("hex %02X %02X: rc %d, byte %02X", hi, lo, rc, b);
+		}
+	}
 }
 
 int main(void)
