@@ -1047,7 +1047,12 @@ int cas_db_cards_insert(struct cas_db *db, struct cas_card *cards, size_t n,
 		free(wrapped);
 		return seterr(db, "out of memory");
 	}
-	randombytes_buf(nonces, n * CAS_MKEY_NONCE_SIZE);
+	/* One getrandom() for the batch: a fresh seed expanded by ChaCha20
+	 * (randombytes_buf() itself reads at most 256 bytes per system call). */
+	uint8_t seed[randombytes_SEEDBYTES];
+	randombytes_buf(seed, sizeof seed);
+	randombytes_buf_deterministic(nonces, n * CAS_MKEY_NONCE_SIZE, seed);
+	sodium_memzero(seed, sizeof seed);
 	for (size_t i = 0; i < n && nvalid == n; i++) {
 		if (cas_card_validate(&cards[i], why, sizeof why) < 0)
 			nvalid = i;
