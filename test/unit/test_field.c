@@ -41,7 +41,7 @@ static void test_ac(void **state)
 		assert_string_equal(why, "must be exactly 8 hex digits");
 	}
 	/* a NUL inside counts as a character, not an end */
-	assert_int_equal(cas_field_ac("0000\0000", 8, &v, &why), -1);
+	assert_int_equal(cas_field_ac("0000\0" "000", 8, &v, &why), -1);	/* 8 bytes: 0000 NUL 000 */
 	/* why may be NULL */
 	assert_int_equal(cas_field_ac(S("1"), &v, NULL), -1);
 }
