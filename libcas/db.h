@@ -212,7 +212,8 @@ int cas_db_card_update(struct cas_db *db, struct cas_card *c, unsigned fields,
  * same order, change numbers in that order, edited = now), in one
  * transaction (or a savepoint of the caller's), written by one statement
  * per table: what an import of a large CSV file needs (1,000,000 changed
- * cards: 16.7 s one call per card, 5.0-5.4 s in batches of 4,096).  result[i] gets the number of fields of
+ * cards: 16.7 s one call per card, 5.0-5.4 s in batches of 4,096; the
+ * current rows are read by one statement per batch too).  result[i] gets the number of fields of
  * cards[i] that changed (0: unchanged), or -1 when there is no such card
  * (nothing is done for it; the caller decides).  renew_from > 0: a card that is expired and
  * whose finish (new or kept) is not before renew_from becomes active, the
@@ -225,7 +226,7 @@ int cas_db_cards_update(struct cas_db *db, const struct cas_card *cards, size_t 
 
 /* A large job in the caller's transaction (an import that rewrites most of
  * the table): cas_db_large_begin() sets the indexes on cards and the update
- * trigger aside (and gives the connection a 256 MiB page cache), so that
+ * trigger aside (with a 256 MiB page cache for the rebuild), so that
  * the cas_db_cards_update() calls that follow do not maintain them row by
  * row (only those their changes touch are set aside; inserts keep the
  * others up to date: for new cards in serial order that is appending);
