@@ -269,7 +269,7 @@ static void do_count(struct worker *w, struct job *j)
 	sqlite3_stmt *st = NULL;
 	j->counts[0] = j->counts[1] = j->counts[2] = 0;
 	j->status = 200;
-	if (sqlite3_prepare_v2(s, "SELECT status, count(*) FROM cards GROUP BY status", -1, &st,
+	if (sqlite3_prepare_v2(s, "SELECT status, count(*) FROM card_state GROUP BY status", -1, &st,
 			       NULL) != SQLITE_OK) {
 		cas_log(CAS_LOG_ERROR, "unable to count cards: %s", sqlite3_errmsg(s));
 		j->status = 500;

@@ -26,13 +26,19 @@
  * use and kept (SQLITE_PREPARE_PERSISTENT). */
 #define CARD_COLS "serial_no, name, info, key, access_criteria, pair, pair_host, type, " \
 		  "start, finish, status, blocked_until, created, edited, change_no"
+/* The columns of the two tables behind the view cards (006_card_state). */
+#define DATA_COLS "serial_no, name, info, key, access_criteria, pair, pair_host, type, start, created"
+#define STATE_COLS "serial_no, finish, status, blocked_until, edited, change_no"
+/* The card fields card_state holds (edited and change_no change with any). */
+#define STATE_FIELDS (CAS_CARD_F_FINISH | CAS_CARD_F_STATUS | CAS_CARD_F_BLOCKED)
 #define GEN_COLS "kind, name, peer, state, settings, pid, started, last_seen, updated, " \
 		 "channels, streams, cw_provisions, ecms, emms, bytes, errors, queue_len, cycle_ms, bandwidth"
 
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_SEQ_NEXT, ST_SEQ_GET,
-	ST_CARD_INSERT, ST_CARD_INSERT_ROWS, ST_CARD_GET, ST_CARD_GET_ROWS, ST_CARD_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE,
+	ST_CARD_INSERT, ST_STATE_INSERT, ST_CARD_INSERT_ROWS, ST_STATE_INSERT_ROWS, ST_CARD_GET,
+	ST_CARD_GET_ROWS, ST_CARD_UPDATE, ST_STATE_UPDATE, ST_CARD_TOUCH, ST_CARD_DELETE, ST_STATE_DELETE,
 	ST_TOMB_TIME, ST_TOMB_ANY, ST_TOMB_DELETE, ST_CARD_COUNT, ST_CARD_MAX_SERIAL, ST_CARD_FIRST,
 	ST_CARDS_ALL, ST_CARDS_RANGE, ST_CARDS_CHANGED, ST_CARDS_ON_AIR,
 	ST_CARDS_EXPIRED, ST_CARDS_BLOCK_ENDED,
@@ -51,27 +57,36 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK_TO] = "ROLLBACK TO cas_op",
 	[ST_SEQ_NEXT] = "UPDATE seq SET value = value + ?1 WHERE name = 'card_change' RETURNING value",
 	[ST_SEQ_GET] = "SELECT value FROM seq WHERE name = 'card_change'",
-	[ST_CARD_INSERT] = "INSERT INTO cards (" CARD_COLS ") VALUES "
-			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-	[ST_CARD_INSERT_ROWS] = "INSERT INTO cards (" CARD_COLS ") SELECT " CARD_COLS " FROM cas_card_rows",
+	/* A card is a row of card_data and one of card_state (schema
+	 * 006_card_state); each pair of statements takes the parameters of
+	 * bind_card(), in CARD_COLS order. */
+	[ST_CARD_INSERT] = "INSERT INTO card_data (" DATA_COLS ") VALUES "
+			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?13)",
+	[ST_STATE_INSERT] = "INSERT INTO card_state (" STATE_COLS ") VALUES (?1, ?10, ?11, ?12, ?14, ?15)",
+	[ST_CARD_INSERT_ROWS] = "INSERT INTO card_data (" DATA_COLS ") SELECT " DATA_COLS " FROM cas_card_rows",
+	[ST_STATE_INSERT_ROWS] = "INSERT INTO card_state (" STATE_COLS ") SELECT " STATE_COLS
+				 " FROM cas_card_rows",
 	[ST_CARD_GET] = "SELECT " CARD_COLS " FROM cards WHERE serial_no = ?1",
 	/* The cards of cas_card_rows that exist, in its order, with their place in it. */
 	[ST_CARD_GET_ROWS] = "SELECT c.serial_no, c.name, c.info, c.key, c.access_criteria, c.pair, "
 			     "c.pair_host, c.type, c.start, c.finish, c.status, c.blocked_until, "
 			     "c.created, c.edited, c.change_no, v.rowid FROM cas_card_rows AS v "
 			     "JOIN cards AS c ON c.serial_no = v.serial_no",
-	[ST_CARD_UPDATE] = "UPDATE cards SET name = ?2, info = ?3, key = ?4, access_criteria = ?5, "
-			   "pair = ?6, pair_host = ?7, type = ?8, start = ?9, finish = ?10, status = ?11, "
-			   "blocked_until = ?12, created = ?13, edited = ?14, change_no = ?15 "
+	[ST_CARD_UPDATE] = "UPDATE card_data SET name = ?2, info = ?3, key = ?4, access_criteria = ?5, "
+			   "pair = ?6, pair_host = ?7, type = ?8, start = ?9, created = ?13 "
 			   "WHERE serial_no = ?1",
-	[ST_CARD_TOUCH] = "UPDATE cards SET edited = ?2, change_no = ?3 WHERE serial_no = ?1",
-	[ST_CARD_DELETE] = "DELETE FROM cards WHERE serial_no = ?1",
+	[ST_STATE_UPDATE] = "UPDATE card_state SET finish = ?10, status = ?11, blocked_until = ?12, "
+			    "edited = ?14, change_no = ?15 WHERE serial_no = ?1",
+	[ST_CARD_TOUCH] = "UPDATE card_state SET edited = ?2, change_no = ?3 WHERE serial_no = ?1",
+	/* card_state's trigger leaves the tombstone */
+	[ST_STATE_DELETE] = "DELETE FROM card_state WHERE serial_no = ?1",
+	[ST_CARD_DELETE] = "DELETE FROM card_data WHERE serial_no = ?1",
 	[ST_TOMB_TIME] = "UPDATE cards_deleted SET deleted = ?2 WHERE serial_no = ?1",
 	[ST_TOMB_ANY] = "SELECT EXISTS (SELECT 1 FROM cards_deleted)",
 	[ST_TOMB_DELETE] = "DELETE FROM cards_deleted WHERE serial_no = ?1",
-	[ST_CARD_COUNT] = "SELECT count(*) FROM cards",
-	[ST_CARD_MAX_SERIAL] = "SELECT max(serial_no) FROM cards WHERE serial_no BETWEEN ?1 AND ?2",
-	[ST_CARD_FIRST] = "SELECT serial_no, key FROM cards ORDER BY serial_no LIMIT 1",
+	[ST_CARD_COUNT] = "SELECT count(*) FROM card_state",
+	[ST_CARD_MAX_SERIAL] = "SELECT max(serial_no) FROM card_data WHERE serial_no BETWEEN ?1 AND ?2",
+	[ST_CARD_FIRST] = "SELECT serial_no, key FROM card_data ORDER BY serial_no LIMIT 1",
 	[ST_CARDS_ALL] = "SELECT " CARD_COLS " FROM cards ORDER BY serial_no",
 	[ST_CARDS_RANGE] = "SELECT " CARD_COLS " FROM cards WHERE serial_no BETWEEN ?1 AND ?2 "
 			   "ORDER BY serial_no",
@@ -129,7 +144,7 @@ struct cas_db {
 	unsigned char busy[ST_COUNT];	/* statement in use by a running iterator */
 	cas_db_clock_fn *clock;
 	void *clock_ctx;
-	struct bulk_row *bulk;	/* a bulk job's selection (cas_bulk_n()) */
+	uint32_t *bulk;		/* a bulk job's selection, by serial (cas_bulk_n()) */
 	size_t bulk_n, bulk_hint;
 	struct card_rows *rows;	/* the cards being inserted (cas_card_rows) */
 	struct audit_rows *audit;	/* the audit rows being written (cas_audit_rows) */
@@ -163,11 +178,6 @@ struct audit_rows {
 	size_t len, tcap;
 };
 
-/* One card of a bulk job's selection. */
-struct bulk_row {
-	uint32_t serial;
-	uint32_t n;		/* 1..k: its place in the selection's order */
-};
 
 /* A statement borrowed from the cache, or a private one when the cached one
  * is in use (an iterator's callback running the same query). */
@@ -990,7 +1000,7 @@ static const sqlite3_module audit_rows_module = {
 static int insert_cards(struct cas_db *db, const struct cas_card *cards, const uint8_t *wrapped,
 			size_t n, int64_t t, int64_t first)
 {
-	struct stmt_ref r;
+	struct stmt_ref r, rs;
 	struct card_rows rows = { cards, wrapped, n, t, first };
 	int ret = 0;
 	if (n > 1) {
@@ -998,18 +1008,36 @@ static int insert_cards(struct cas_db *db, const struct cas_card *cards, const u
 			return -1;
 		db->rows = &rows;
 		int rc = sqlite3_step(r.s);
-		db->rows = NULL;
 		release(db, &r);
-		if (rc == SQLITE_DONE)
-			return 0;
+		if (rc == SQLITE_DONE) {
+			/* The data went in: the state rows cannot collide but for
+			 * a change_no taken by hand (the caller rolls back). */
+			if (acquire(db, ST_STATE_INSERT_ROWS, &r) < 0) {
+				db->rows = NULL;
+				return -1;
+			}
+			rc = sqlite3_step(r.s);
+			db->rows = NULL;
+			if (rc != SQLITE_DONE)
+				ret = sqlerr(db, "unable to insert cards");
+			release(db, &r);
+			return ret;
+		}
+		db->rows = NULL;
 	}
 	if (acquire(db, ST_CARD_INSERT, &r) < 0)
 		return -1;
+	if (acquire(db, ST_STATE_INSERT, &rs) < 0) {
+		release(db, &r);
+		return -1;
+	}
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		const struct cas_card *c = &cards[i];
 		bind_card(r.s, c, wrapped + i * CAS_MKEY_WRAPPED_SIZE, c->created ? c->created : t, t,
 			  first + (int64_t)i);
-		if (sqlite3_step(r.s) == SQLITE_DONE) {
+		bind_card(rs.s, c, wrapped + i * CAS_MKEY_WRAPPED_SIZE, c->created ? c->created : t, t,
+			  first + (int64_t)i);
+		if (sqlite3_step(r.s) == SQLITE_DONE && sqlite3_step(rs.s) == SQLITE_DONE) {
 			;
 		} else if (is_constraint_pk(db)) {
 			seterr(db, "card %lu already exists", (unsigned long)c->serial_no);
@@ -1020,7 +1048,9 @@ static int insert_cards(struct cas_db *db, const struct cas_card *cards, const u
 			ret = -1;
 		}
 		sqlite3_reset(r.s);
+		sqlite3_reset(rs.s);
 	}
+	release(db, &rs);
 	release(db, &r);
 	return ret;
 }
@@ -1305,6 +1335,22 @@ static int audit_now(void *ctx, uint32_t serial, const char *field, const char *
 	return audit_row(a->db, a->who, a->t, 1, serial, field, oldv, newv, msg);
 }
 
+/* Runs statement id (an update of one of the card's two rows) with c's
+ * columns. */
+static int write_card(struct cas_db *db, int id, const struct cas_card *c, const uint8_t *wrapped)
+{
+	struct stmt_ref r;
+	if (acquire(db, id, &r) < 0)
+		return -1;
+	bind_card(r.s, c, wrapped, c->created, c->edited, c->change_no);
+	int rc = sqlite3_step(r.s);
+	release(db, &r);
+	if (rc != SQLITE_DONE)
+		return seterr(db, "unable to update card %lu: %s", (unsigned long)c->serial_no,
+			      sqlite3_errmsg(db->sql));
+	return 0;
+}
+
 /* The update inside a transaction: diff, audit, write.  *nchanged gets the
  * count.  c is refreshed on success. */
 static int update_locked(struct cas_db *db, struct cas_card *c, unsigned fields,
@@ -1338,18 +1384,10 @@ static int update_locked(struct cas_db *db, struct cas_card *c, unsigned fields,
 		nw.change_no = seq_next(db, 1);
 		if (nw.change_no < 0)
 			goto out;
-		struct stmt_ref r;
-		if (acquire(db, ST_CARD_UPDATE, &r) < 0)
+		/* card_data only when one of its columns changes */
+		if (((bits & ~STATE_FIELDS) && write_card(db, ST_CARD_UPDATE, &nw, wrapped) < 0) ||
+		    write_card(db, ST_STATE_UPDATE, &nw, wrapped) < 0)
 			goto out;
-		bind_card(r.s, &nw, wrapped, nw.created, nw.edited, nw.change_no);
-		int rc = sqlite3_step(r.s);
-		if (rc != SQLITE_DONE) {
-			seterr(db, "unable to update card %lu: %s", (unsigned long)nw.serial_no,
-			       sqlite3_errmsg(db->sql));
-			release(db, &r);
-			goto out;
-		}
-		release(db, &r);
 	}
 	*c = nw;
 	*nchanged = n;
@@ -1438,32 +1476,43 @@ static const struct {
 	{ CAS_CARD_F_BLOCKED, "blocked_until = v.blocked_until" },
 };
 
-/* Writes the k changed cards (rows) in one UPDATE ... FROM cas_card_rows,
- * setting only the columns some card changed: SQLite then leaves alone the
- * indexes on the others (an access_criteria change touches only
- * cards_edited and cards_change_no). */
+/* Writes the k changed cards (rows) with an UPDATE ... FROM cas_card_rows
+ * of card_state (edited and change_no always change) and, when a column of
+ * card_data changes, one of card_data, setting only the columns some card
+ * changed: SQLite then leaves alone the indexes on the others (an
+ * access_criteria change touches only cards_edited and cards_change_no). */
 static int update_rows(struct cas_db *db, struct card_rows *rows, unsigned bits)
 {
-	char sql[700];
-	size_t len = (size_t)snprintf(sql, sizeof sql, "UPDATE cards SET ");
-	for (size_t i = 0; i < sizeof card_set / sizeof card_set[0]; i++)
-		if (bits & card_set[i].bit)
-			len += (size_t)snprintf(sql + len, sizeof sql - len, "%s, ", card_set[i].set);
-	snprintf(sql + len, sizeof sql - len, "edited = v.edited, change_no = v.change_no "
-		 "FROM cas_card_rows AS v WHERE cards.serial_no = v.serial_no");
-	sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
-		return sqlerr(db, "unable to update cards");
-	db->rows = rows;
-	int rc = sqlite3_step(s);
-	db->rows = NULL;
 	int ret = 0;
-	if (rc != SQLITE_DONE)
-		ret = sqlerr(db, "unable to update cards");
-	else if ((size_t)sqlite3_changes64(db->sql) != rows->n)
-		ret = seterr(db, "unable to update cards: %lld of %zu changed",
-			     (long long)sqlite3_changes64(db->sql), rows->n);
-	sqlite3_finalize(s);
+	for (int state = (bits & ~STATE_FIELDS) ? 0 : 1; state < 2 && ret == 0; state++) {
+		char sql[700];
+		const char *table = state ? "card_state" : "card_data";
+		size_t len = (size_t)snprintf(sql, sizeof sql, "UPDATE %s SET ", table);
+		const char *sep = "";
+		for (size_t i = 0; i < sizeof card_set / sizeof card_set[0]; i++)
+			if ((bits & card_set[i].bit) && !(card_set[i].bit & STATE_FIELDS) == !state) {
+				len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", sep,
+							card_set[i].set);
+				sep = ", ";
+			}
+		if (state)
+			len += (size_t)snprintf(sql + len, sizeof sql - len,
+						"%sedited = v.edited, change_no = v.change_no", sep);
+		snprintf(sql + len, sizeof sql - len, " FROM cas_card_rows AS v WHERE %s.serial_no = v.serial_no",
+			 table);
+		sqlite3_stmt *s = NULL;
+		if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
+			return sqlerr(db, "unable to update cards");
+		db->rows = rows;
+		int rc = sqlite3_step(s);
+		db->rows = NULL;
+		if (rc != SQLITE_DONE)
+			ret = sqlerr(db, "unable to update cards");
+		else if ((size_t)sqlite3_changes64(db->sql) != rows->n)
+			ret = seterr(db, "unable to update cards: %lld of %zu changed",
+				     (long long)sqlite3_changes64(db->sql), rows->n);
+		sqlite3_finalize(s);
+	}
 	return ret;
 }
 
@@ -1628,20 +1677,24 @@ int cas_db_card_delete(struct cas_db *db, uint32_t serial, const struct cas_db_a
 	if (op_begin(db, &op) < 0)
 		return -1;
 	int64_t t = now(db);
-	/* The trigger cards_tombstone draws the change number. */
-	if (acquire(db, ST_CARD_DELETE, &r) < 0)
-		goto out;
-	sqlite3_bind_int64(r.s, 1, serial);
-	if (sqlite3_step(r.s) != SQLITE_DONE) {
-		sqlerr(db, "unable to delete a card");
-		goto out;
+	/* The trigger cards_tombstone (on card_state) draws the change number. */
+	for (int id = ST_STATE_DELETE; ; id = ST_CARD_DELETE) {
+		if (acquire(db, id, &r) < 0)
+			goto out;
+		sqlite3_bind_int64(r.s, 1, serial);
+		if (sqlite3_step(r.s) != SQLITE_DONE) {
+			sqlerr(db, "unable to delete a card");
+			goto out;
+		}
+		if (sqlite3_changes(db->sql) == 0) {
+			seterr(db, "card %lu not found", (unsigned long)serial);
+			ret = CAS_DB_NOTFOUND;
+			goto out;
+		}
+		release(db, &r);
+		if (id == ST_CARD_DELETE)
+			break;
 	}
-	if (sqlite3_changes(db->sql) == 0) {
-		seterr(db, "card %lu not found", (unsigned long)serial);
-		ret = CAS_DB_NOTFOUND;
-		goto out;
-	}
-	release(db, &r);
 	if (acquire(db, ST_TOMB_TIME, &r) < 0)
 		goto out;
 	sqlite3_bind_int64(r.s, 1, serial);
@@ -1784,39 +1837,38 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t t, cas_db_card_fn *cb, v
  * minutes (test/bench/bench_db.c, test/bench/cascron.sh).  What they write is
  * what cas_db_card_update() would write for each card: one audit row (field,
  * old -> new), edited = now, and a new change_no per card, drawn from the
- * sequence in the order of the selection (by finish or blocked_until, then
- * serial).  A card whose key does not unwrap is changed like any other: its
- * key is not touched.
+ * sequence in serial order (the audit rows follow the same order).  A card
+ * whose key does not unwrap is changed like any other: its key is not
+ * touched.  They change card_state only (006_card_state).
  *
- * How: the selection's serials are read from its partial index, numbered
- * 1..k in that order and sorted by serial in memory; the SQL function
- * cas_bulk_n(serial) (registered on this connection only) looks a card's
- * number up.  The audit rows are appended in the selection's order, straight
- * from the index; the update sets change_no = last - k + n in whatever order
- * SQLite visits the cards.  No temporary table, no join.
+ * How: the selection's serials are read from its partial index and sorted
+ * in memory; the SQL function cas_bulk_n(serial) (registered on this
+ * connection only) gives a card's place among them.  The audit rows are
+ * appended from the same selection sorted by serial; the update sets
+ * change_no = last - k + n in whatever order SQLite visits the cards.  No
+ * temporary table, no join.  Serial order, not the selection's, because the
+ * audit's index on serial_no then grows in order instead of at random
+ * places (a million cards due, finish dates spread over a year: the audit
+ * 0.8 -> 0.4 s).
  *
  * When the job changes half the table or more (a sweep with most cards due),
- * keeping the four indexes the update touches up to date row by row costs
- * more than building them again, and so does the update trigger
- * cards_change_update (it never fires here: every row gets a new change_no,
- * but its mere presence makes SQLite collect the rows first and run its
- * program for each).  Then the job runs as a large job (cas_db_large_begin,
- * large_objects below: what a change of its field touches): the update
- * scans the table in serial order with those indexes and the trigger
- * dropped, and they are created again right after it (one sort per index;
- * inside a caller's large job, at its end), in the same transaction: nobody
- * sees the table without them, and a failure rolls all of it back.  Their
- * definitions are read from the schema, so they come back exactly as they
- * were.  Measured on 1,000,000 cards all due, finish dates spread over a
- * year (bench_db): 9.8 s CPU row by row in the selection's order, 3.3-3.7 s
- * this way; two finish dates (cascron.sh): 4.0-4.4 s -> 2.5 s for the whole
- * cascron run. */
+ * keeping the three indexes the update touches up to date row by row costs
+ * more than building them again.  Then the job runs as a large job
+ * (cas_db_large_begin, large_objects below: what a change of its field
+ * touches): the audit and the update scan card_state in serial order with
+ * those indexes dropped, and they are created again right after it (one
+ * sort per index; inside a caller's large job, at its end), in the same
+ * transaction: nobody sees the table without them, and a failure rolls all
+ * of it back.  Their definitions are read from the schema, so they come
+ * back exactly as they were.  Measured on 1,000,000 cards all due, finish
+ * dates spread over a year (bench_db): 9.8 s CPU row by row with the old
+ * one-table layout, 3.3-3.7 s this way; with card_state apart, 1.5-1.9 s. */
 struct bulk_job {
 	const char *field;	/* audit field */
 	const char *old_value;	/* ... its old value: an SQL expression */
 	const char *where;	/* the selection; ?1 = the job's time */
 	const char *where_scan;	/* the same, using no index (a table scan) */
-	const char *order;	/* the selection's order */
+	const char *order;	/* the order its index gives (the cheapest to read) */
 	const char *set;	/* the change */
 	const char *new_value;	/* ... for the audit */
 	unsigned fields;	/* the card field it changes (large_objects: what it touches) */
@@ -1833,11 +1885,13 @@ static const struct bulk_job bulk_expire = {
 	"status = 2", "2", CAS_CARD_F_STATUS,
 };
 
+/* No index holds the expired cards (006_card_state): the selection scans
+ * card_state, about 30 ms for 1,000,000 cards. */
 static const struct bulk_job bulk_renew = {
 	"status", "'2'",
-	"status = 2 AND finish >= ?1",
 	"+status = 2 AND +finish >= ?1",
-	"finish, serial_no",
+	"+status = 2 AND +finish >= ?1",
+	"serial_no",
 	"status = 1", "1", CAS_CARD_F_STATUS,
 };
 
@@ -1851,8 +1905,9 @@ static const struct bulk_job bulk_unblock = {
 
 /* From this many cards, and half the cards or more, the table scan and the
  * index rebuild.  Measured on 1,000,000 cards with finish dates spread over
- * a year (CPU seconds, rebuild / row by row): a quarter due 1.8 / 1.4, half
- * 2.4 / 2.8, three quarters 2.8 / 4.6, all 3.7 / 9.8. */
+ * a year, one table for all columns (CPU seconds, rebuild / row by row): a
+ * quarter due 1.8 / 1.4, half 2.4 / 2.8, three quarters 2.8 / 4.6, all
+ * 3.7 / 9.8. */
 #define BULK_REBUILD_MIN 20000
 #define BULK_REBUILD_SHARE 2
 #define BULK_CACHE "-262144"	/* KiB: 256 MiB */
@@ -1865,8 +1920,8 @@ static void bulk_clear(struct cas_db *db)
 	db->bulk_hint = 0;
 }
 
-/* cas_bulk_n(serial): the card's number in the running job's selection, or
- * NULL if it is not in it. */
+/* cas_bulk_n(serial): the card's place (1..k) in the running job's
+ * selection sorted by serial, or NULL if it is not in it. */
 static void bulk_n_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	struct cas_db *db = sqlite3_user_data(ctx);
@@ -1876,40 +1931,40 @@ static void bulk_n_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_int64 v = sqlite3_value_int64(argv[0]);
 	size_t lo = 0, hi = db->bulk_n;
 	/* A table scan asks for the serials in order: try the next one first. */
-	if (db->bulk_hint < db->bulk_n && db->bulk[db->bulk_hint].serial == v) {
-		sqlite3_result_int64(ctx, db->bulk[db->bulk_hint++].n);
+	if (db->bulk_hint < db->bulk_n && db->bulk[db->bulk_hint] == v) {
+		sqlite3_result_int64(ctx, (sqlite3_int64)++db->bulk_hint);
 		return;
 	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (db->bulk[mid].serial < v)
+		if (db->bulk[mid] < v)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < db->bulk_n && db->bulk[lo].serial == v) {
+	if (lo < db->bulk_n && db->bulk[lo] == v) {
 		db->bulk_hint = lo + 1;
-		sqlite3_result_int64(ctx, db->bulk[lo].n);
+		sqlite3_result_int64(ctx, (sqlite3_int64)(lo + 1));
 	}
 }
 
-/* Sorts the rows by serial: LSD radix sort, 8 bits a pass. */
+/* Sorts the serials: LSD radix sort, 8 bits a pass. */
 static int bulk_sort(struct cas_db *db)
 {
 	size_t n = db->bulk_n;
 	int sorted = 1;
 	for (size_t i = 1; i < n && sorted; i++)
-		sorted = db->bulk[i - 1].serial < db->bulk[i].serial;
+		sorted = db->bulk[i - 1] < db->bulk[i];
 	if (sorted)
 		return 0;
-	struct bulk_row *tmp = malloc(n * sizeof *tmp);
+	uint32_t *tmp = malloc(n * sizeof *tmp);
 	if (tmp == NULL)
 		return seterr(db, "out of memory");
-	struct bulk_row *a = db->bulk, *b = tmp;
+	uint32_t *a = db->bulk, *b = tmp;
 	for (int shift = 0; shift < 32; shift += 8) {
 		size_t pos[256] = { 0 };
 		for (size_t i = 0; i < n; i++)
-			pos[(a[i].serial >> shift) & 0xff]++;
+			pos[(a[i] >> shift) & 0xff]++;
 		size_t sum = 0;
 		for (int d = 0; d < 256; d++) {
 			size_t c = pos[d];
@@ -1917,17 +1972,16 @@ static int bulk_sort(struct cas_db *db)
 			sum += c;
 		}
 		for (size_t i = 0; i < n; i++)
-			b[pos[(a[i].serial >> shift) & 0xff]++] = a[i];
-		struct bulk_row *x = a;
+			b[pos[(a[i] >> shift) & 0xff]++] = a[i];
+		uint32_t *x = a;
 		a = b;
 		b = x;
 	}
-	free(tmp);	/* after an even number of passes the rows are back in db->bulk */
+	free(tmp);	/* after an even number of passes the serials are back in db->bulk */
 	return 0;
 }
 
-/* Reads the job's selection into db->bulk: numbered in the selection's
- * order, sorted by serial. */
+/* Reads the job's selection into db->bulk, sorted by serial. */
 static int bulk_select(struct cas_db *db, const struct bulk_job *job, int64_t t)
 {
 	sqlite3_stmt *s = NULL;
@@ -1935,7 +1989,7 @@ static int bulk_select(struct cas_db *db, const struct bulk_job *job, int64_t t)
 	size_t cap = 0;
 	int rc, ret = -1;
 	bulk_clear(db);
-	snprintf(sql, sizeof sql, "SELECT serial_no FROM cards WHERE %s ORDER BY %s", job->where,
+	snprintf(sql, sizeof sql, "SELECT serial_no FROM card_state WHERE %s ORDER BY %s", job->where,
 		 job->order);
 	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
 		return sqlerr(db, "unable to read cards");
@@ -1943,7 +1997,7 @@ static int bulk_select(struct cas_db *db, const struct bulk_job *job, int64_t t)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (db->bulk_n == cap) {
 			size_t ncap = cap ? 2 * cap : 4096;
-			struct bulk_row *p = db->bulk_n < UINT32_MAX ? realloc(db->bulk, ncap * sizeof *p) : NULL;
+			uint32_t *p = db->bulk_n < UINT32_MAX ? realloc(db->bulk, ncap * sizeof *p) : NULL;
 			if (p == NULL) {
 				seterr(db, "out of memory");
 				goto out;
@@ -1951,9 +2005,7 @@ static int bulk_select(struct cas_db *db, const struct bulk_job *job, int64_t t)
 			db->bulk = p;
 			cap = ncap;
 		}
-		struct bulk_row *r = &db->bulk[db->bulk_n++];
-		r->serial = (uint32_t)sqlite3_column_int64(s, 0);
-		r->n = (uint32_t)db->bulk_n;
+		db->bulk[db->bulk_n++] = (uint32_t)sqlite3_column_int64(s, 0);
 	}
 	if (rc != SQLITE_DONE) {
 		sqlerr(db, "unable to read cards");
@@ -2027,12 +2079,15 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 		large = n * BULK_REBUILD_SHARE >= total;
 	}
 
-	/* The audit rows, appended in the selection's order: the ids follow
-	 * it.  ?1 = the job's time, then audit time, who, addr, field, new
+	/* The audit rows, appended in serial order: in a large job straight
+	 * from a scan of card_state, else from the selection's index, sorted
+	 * (+serial_no: not the scan of the whole table that would spare the
+	 * sort).  ?1 = the job's time, then audit time, who, addr, field, new
 	 * value. */
 	snprintf(sql, sizeof sql, "INSERT INTO audit (time, who, addr, serial_no, field, old_value, "
-		 "new_value, message) SELECT ?2, ?3, ?4, serial_no, ?5, %s, ?6, NULL FROM cards "
-		 "WHERE %s ORDER BY %s", job->old_value, job->where, job->order);
+		 "new_value, message) SELECT ?2, ?3, ?4, serial_no, ?5, %s, ?6, NULL FROM card_state "
+		 "WHERE %s ORDER BY %s", job->old_value, large ? job->where_scan : job->where,
+		 large ? "serial_no" : "+serial_no");
 	const int64_t av[2] = { t, stamp };
 	const char *const at[4] = { who && who->who ? who->who : "unknown",
 				    who && who->addr && *who->addr ? who->addr : NULL, job->field,
@@ -2058,7 +2113,7 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 			goto out;
 	}
 	/* ?1 = the job's time, ?2 = edited, ?3 = change_no before the first */
-	snprintf(sql, sizeof sql, "UPDATE cards SET %s, edited = ?2, change_no = ?3 + cas_bulk_n(serial_no) "
+	snprintf(sql, sizeof sql, "UPDATE card_state SET %s, edited = ?2, change_no = ?3 + cas_bulk_n(serial_no) "
 		 "WHERE %s", job->set, large ? job->where_scan : job->where);
 	const int64_t uv[3] = { t, stamp, last - n };
 	if (bulk_exec(db, sql, uv, 3, NULL, 0, &changes, "unable to update cards") < 0)
@@ -2109,10 +2164,9 @@ static const struct {
 	const char *name;
 	unsigned fields;
 } large_objects[] = {
-	{ "cards_change_update", ~0u }, { "cards_change_no", ~0u }, { "cards_edited", ~0u },
+	{ "cards_change_no", ~0u }, { "cards_edited", ~0u },
 	{ "cards_finish", CAS_CARD_F_FINISH },
 	{ "cards_active_finish", CAS_CARD_F_FINISH | CAS_CARD_F_STATUS },
-	{ "cards_expired_finish", CAS_CARD_F_FINISH | CAS_CARD_F_STATUS },
 	{ "cards_blocked", CAS_CARD_F_BLOCKED },
 };
 #define LARGE_OBJECTS (sizeof large_objects / sizeof large_objects[0])
@@ -2123,7 +2177,7 @@ struct large_job {
 	char cache[32];		/* the page cache size before the job */
 };
 
-/* The type and definition of index or trigger `name` on cards, as the
+/* The type and definition of index or trigger `name` on card_state, as the
  * schema holds them (sqlite3_malloc'ed).  Returns 0, 1 if there is none,
  * or -1. */
 static int schema_object(struct cas_db *db, const char *name, char **type, char **sql)
@@ -2131,7 +2185,7 @@ static int schema_object(struct cas_db *db, const char *name, char **type, char 
 	sqlite3_stmt *s = NULL;
 	int ret = -1;
 	*type = *sql = NULL;
-	if (sqlite3_prepare_v2(db->sql, "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'cards' "
+	if (sqlite3_prepare_v2(db->sql, "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'card_state' "
 			       "AND name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL",
 			       -1, &s, NULL) != SQLITE_OK)
 		return sqlerr(db, "unable to read the schema");

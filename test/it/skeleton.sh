@@ -49,8 +49,8 @@ CONF
   [ "$mode" = 600 ] && [ "$size" = 32 ] && ok "$p created a 32-byte 0600 master key" \
     || bad "$p: master key mode=$mode size=$size"
   if command -v sqlite3 >/dev/null 2>&1; then
-    tables=$(sqlite3 "$d/var/cas.db" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)")
-    [ "$tables" = "audit cards cards_deleted generators schema_migrations seq settings" ] \
+    tables=$(sqlite3 "$d/var/cas.db" "SELECT group_concat(type || ' ' || name, ' ') FROM (SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name)")
+    [ "$tables" = "table audit table card_data table card_state view cards table cards_deleted table generators table schema_migrations table seq table settings" ] \
       && ok "$p: schema tables present" || bad "$p: tables: $tables"
     v=$(sqlite3 "$d/var/cas.db" "PRAGMA user_version")
     n=$(ls "$TOP"/schema/*.sql | wc -l)

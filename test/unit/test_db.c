@@ -180,7 +180,8 @@ static void test_open_creates_schema(void **state)
 
 	sqlite3 *s = raw_open(f->path);
 	static const char *const tables[] = {
-		"cards", "cards_deleted", "audit", "settings", "generators", "seq", "schema_migrations",
+		"card_data", "card_state", "cards_deleted", "audit", "settings", "generators", "seq",
+		"schema_migrations",
 	};
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		char sql[200];
@@ -200,6 +201,10 @@ static void test_open_creates_schema(void **state)
 		if (q_int(s, sql) != 1)
 			fail_msg("index %s missing", indexes[i]);
 	}
+	/* cards: the view readers use (006_card_state), with its triggers */
+	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND name = 'cards'"), 1);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+			       "tbl_name = 'cards' AND name IN ('cards_insert', 'cards_update', 'cards_delete')"), 3);
 	assert_int_equal(q_int(s, "PRAGMA user_version"), (int64_t)cas_schema_migration_count);
 	assert_int_equal(q_int(s, "SELECT count(*) FROM schema_migrations"), (int64_t)cas_schema_migration_count);
 	assert_int_equal(q_int(s, "SELECT max(version) FROM schema_migrations"), (int64_t)cas_schema_migration_count);
@@ -212,9 +217,11 @@ static void test_open_creates_schema(void **state)
 	/* point lookups by serial use the rowid, change_no lookups its index */
 	char plan[300];
 	q_plan(s, "SELECT * FROM cards WHERE serial_no = 5", plan, sizeof plan);
-	assert_string_equal(plan, "SEARCH cards USING INTEGER PRIMARY KEY (rowid=?); ");
+	assert_string_equal(plan, "SEARCH d USING INTEGER PRIMARY KEY (rowid=?); "
+			    "SEARCH s USING INTEGER PRIMARY KEY (rowid=?); ");
 	q_plan(s, "SELECT * FROM cards WHERE change_no > 5 ORDER BY change_no", plan, sizeof plan);
-	assert_string_equal(plan, "SEARCH cards USING INDEX cards_change_no (change_no>?); ");
+	assert_string_equal(plan, "SEARCH s USING INDEX cards_change_no (change_no>?); "
+			    "SEARCH d USING INTEGER PRIMARY KEY (rowid=?); ");
 	sqlite3_close(s);
 
 	/* opening again changes nothing */
@@ -511,9 +518,9 @@ static void test_status_check(void **state)
 	}
 	assert_int_equal(q_int(s, "SELECT status FROM cards"), 1);
 	assert_int_equal(q_int(s, "SELECT typeof(status) = 'integer' FROM cards"), 1);
-	assert_int_equal(count_opcode(s, "INSERT INTO cards (serial_no, key, status, change_no) "
-				      "VALUES (?1, ?2, ?3, ?4)", "OpenEphemeral"), 0);
-	assert_int_equal(count_opcode(s, "UPDATE cards SET status = ?1 WHERE serial_no = ?2",
+	assert_int_equal(count_opcode(s, "INSERT INTO card_state (serial_no, status, change_no) "
+				      "VALUES (?1, ?2, ?3)", "OpenEphemeral"), 0);
+	assert_int_equal(count_opcode(s, "UPDATE card_state SET status = ?1 WHERE serial_no = ?2",
 				      "OpenEphemeral"), 0);
 	sqlite3_close(s);
 }
@@ -945,6 +952,141 @@ static void test_migration_from_v1(void **state)
 	cas_card_wipe(&c);
 }
 
+static void assert_integrity(sqlite3 *s);
+
+/* A version-5 database (one cards table) moves to card_data + card_state
+ * behind the view cards: every column of every card reads back the same,
+ * the tombstones and the change sequence stay, the view has the old
+ * table's columns in their order. */
+static void test_migration_card_state(void **state)
+{
+	struct fx *f = *state;
+	uint8_t blob[CAS_MKEY_WRAPPED_SIZE];
+	static const uint8_t key[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	char before[2000], after[2000], cols[400];
+	static const char dump[] = "SELECT group_concat(x, char(10)) FROM (SELECT serial_no || '|' || "
+				   "quote(name) || '|' || quote(info) || '|' || hex(key) || '|' || access_criteria "
+				   "|| '|' || pair || '|' || quote(pair_host) || '|' || type || '|' || start || '|' "
+				   "|| finish || '|' || status || '|' || blocked_until || '|' || created || '|' || "
+				   "edited || '|' || change_no AS x FROM cards ORDER BY serial_no)";
+	snprintf(f->path, sizeof f->path, "%s/v5.db", f->dir);
+	sqlite3 *s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &s), SQLITE_OK);
+	for (unsigned i = 0; i < 5; i++) {
+		char sql[200];
+		q_exec(s, cas_schema_migrations[i].sql);
+		snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%u, '%s', 1700000000)",
+			 cas_schema_migrations[i].version, cas_schema_migrations[i].name);
+		q_exec(s, sql);
+	}
+	assert_string_equal(cas_schema_migrations[4].name, "005_cards_status_check");
+	q_exec(s, "PRAGMA user_version = 5");
+	q_text(s, "SELECT group_concat(name, ',') FROM pragma_table_info('cards')", cols, sizeof cols);
+	for (uint32_t i = 0; i < 3; i++) {
+		sqlite3_stmt *st;
+		assert_int_equal(cas_mkey_wrap(&f->mk, 2100000060 + i, key, blob), 0);
+		assert_int_equal(sqlite3_prepare_v2(s, "INSERT INTO cards VALUES (?1, ?2, 'info ' || ?1, ?3, "
+						    "?4, ?5, ?6, 1 + ?5, 1700000000 + ?4, 1800000000 + ?4, ?7, ?8, "
+						    "1600000000, 1650000000 + ?4, 10 + ?4)", -1, &st, NULL), SQLITE_OK);
+		sqlite3_bind_int64(st, 1, 2100000060 + i);
+		sqlite3_bind_text(st, 2, i == 1 ? "Ünïcode" : "card", -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, blob, sizeof blob, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, i);
+		sqlite3_bind_int(st, 5, (int)(i & 1));
+		if (i == 2)
+			sqlite3_bind_text(st, 6, "cam-1", -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, (int)i);
+		sqlite3_bind_int64(st, 8, i == 1 ? 1900000000 : 0);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+	}
+	q_exec(s, "UPDATE seq SET value = 20; INSERT INTO cards_deleted VALUES (2100000099, 9, 1650000000)");
+	q_text(s, dump, before, sizeof before);
+	sqlite3_close(s);
+
+	f->db = open_db(f);
+	int v;
+	assert_int_equal(cas_db_schema_version(f->db, &v), 0);
+	assert_int_equal(v, (int)cas_schema_migration_count);
+	s = raw_open(f->path);
+	q_text(s, dump, after, sizeof after);
+	assert_string_equal(after, before);
+	q_text(s, "SELECT group_concat(name, ',') FROM pragma_table_info('cards')", after, sizeof after);
+	assert_string_equal(after, cols);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM card_data"), 3);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM card_state"), 3);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards_deleted WHERE serial_no = 2100000099"), 9);
+	assert_int_equal(q_int(s, "SELECT value FROM seq"), 20);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'cards'"), 0);
+	assert_integrity(s);
+	sqlite3_close(s);
+	/* the library reads and writes the moved cards */
+	struct cas_card c;
+	assert_int_equal(cas_db_card_get(f->db, 2100000062, &c), 0);
+	assert_memory_equal(c.key, key, 16);
+	assert_string_equal(c.pair_host, "cam-1");
+	assert_int_equal(c.status, CAS_CARD_EXPIRED);
+	c.access_criteria = 7;
+	assert_int_equal(cas_db_card_update(f->db, &c, CAS_CARD_F_AC, &api, NULL), 0);
+	assert_int_equal(c.change_no, 21);
+	cas_card_wipe(&c);
+}
+
+/* An operator's sqlite3 session writes cards through the view: its
+ * triggers fill in the old table's defaults, draw change numbers, leave
+ * tombstones, and refuse what the old table could not hold. */
+static void test_cards_view_writes(void **state)
+{
+	struct fx *f = *state;
+	char *err = NULL;
+	f->db = open_db(f);
+	struct cas_card c;
+	make_card(&c, 2100000070);
+	assert_int_equal(cas_db_card_insert(f->db, &c, &api), 0);
+	assert_int_equal(cas_db_card_delete(f->db, 2100000070, &api), 0);
+	sqlite3 *s = raw_open(f->path);
+	int64_t seq = q_int(s, "SELECT value FROM seq");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards_deleted"), 1);
+
+	/* insert: defaults as before, the tombstone goes, change_no named */
+	q_exec(s, "INSERT INTO cards (serial_no, key, finish, change_no) VALUES (2100000070, zeroblob(57), 5, 100)");
+	char row[300];
+	q_text(s, "SELECT name || '|' || info || '|' || access_criteria || '|' || pair || '|' || "
+	       "quote(pair_host) || '|' || type || '|' || start || '|' || finish || '|' || status || '|' "
+	       "|| blocked_until || '|' || created || '|' || edited || '|' || change_no FROM cards", row, sizeof row);
+	assert_string_equal(row, "||0|0|NULL|1|0|5|1|0|0|0|100");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM cards_deleted"), 0);
+	assert_int_not_equal(sqlite3_exec(s, "INSERT INTO cards (key, change_no) VALUES (zeroblob(57), 101)",
+					  NULL, NULL, &err), SQLITE_OK);
+	assert_string_equal(err, "cards: serial_no must be given");
+	sqlite3_free(err);
+	assert_int_not_equal(sqlite3_exec(s, "INSERT INTO cards (serial_no, key) VALUES (5, zeroblob(57))",
+					  NULL, NULL, NULL), SQLITE_OK);	/* change_no NOT NULL */
+	assert_int_not_equal(sqlite3_exec(s, "INSERT INTO cards (serial_no, key, change_no) VALUES "
+					  "(2100000070, zeroblob(57), 102)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM card_data"), 1);
+	assert_int_equal(q_int(s, "SELECT count(*) FROM card_state"), 1);
+
+	/* update: a new number unless the statement names one; both tables */
+	q_exec(s, "UPDATE cards SET access_criteria = 9, blocked_until = 77 WHERE serial_no = 2100000070");
+	assert_int_equal(q_int(s, "SELECT value FROM seq"), seq + 1);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards"), seq + 1);
+	assert_int_equal(q_int(s, "SELECT access_criteria * 1000 + blocked_until FROM cards"), 9077);
+	q_exec(s, "UPDATE cards SET name = 'n', change_no = 500");
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE name = 'n'"), 500);
+	assert_int_equal(q_int(s, "SELECT value FROM seq"), seq + 1);
+	assert_int_not_equal(sqlite3_exec(s, "UPDATE cards SET serial_no = 5", NULL, NULL, &err), SQLITE_OK);
+	assert_string_equal(err, "cards: serial_no cannot change");
+	sqlite3_free(err);
+
+	/* delete: both rows, a tombstone with the next number */
+	q_exec(s, "DELETE FROM cards WHERE serial_no = 2100000070");
+	assert_int_equal(q_int(s, "SELECT count(*) FROM card_data") + q_int(s, "SELECT count(*) FROM card_state"), 0);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards_deleted WHERE serial_no = 2100000070"), seq + 2);
+	sqlite3_close(s);
+	cas_card_wipe(&c);
+}
+
 /* ---- two connections ---- */
 
 struct writer {
@@ -1337,7 +1479,7 @@ struct nest {
 
 /* The set-based cascron jobs write what one update per card would: one
  * audit row per card with old -> new and the clock's time, edited = the
- * clock, a new change_no per card in the order of the selection; renew
+ * clock, a new change_no per card in serial order; renew
  * undoes an expiry whose finish was moved into the future; a card whose key
  * does not unwrap is changed too; inside a caller's transaction a rollback
  * undoes the job. */
@@ -1362,9 +1504,9 @@ static void test_bulk_jobs(void **state)
 	f->clock = T0 + 7;
 	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
 	assert_int_equal(count, 4);
-	/* by finish: 11, 10, 13 (same finish as 10, higher serial), 14 */
-	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 11"), max0 + 1);
-	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 10"), max0 + 2);
+	/* by serial: 10, 11, 13, 14 (not 12: finish ahead) */
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 10"), max0 + 1);
+	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 11"), max0 + 2);
 	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 13"), max0 + 3);
 	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 14"), max0 + 4);
 	assert_int_equal(q_int(s, "SELECT value FROM seq WHERE name = 'card_change'"), max0 + 4);
@@ -1373,7 +1515,7 @@ static void test_bulk_jobs(void **state)
 	q_text(s, "SELECT group_concat(serial_no || ':' || time || ':' || who || ':' || ifnull(addr, '-') "
 	       "|| ':' || field || ':' || old_value || '>' || new_value || ':' || ifnull(message, '-'), ' ') "
 	       "FROM (SELECT * FROM audit WHERE who = 'cron' ORDER BY id)", text, sizeof text);
-	assert_string_equal(text, "11:1735689607:cron:-:status:1>2:- 10:1735689607:cron:-:status:1>2:- "
+	assert_string_equal(text, "10:1735689607:cron:-:status:1>2:- 11:1735689607:cron:-:status:1>2:- "
 			    "13:1735689607:cron:-:status:1>2:- 14:1735689607:cron:-:status:1>2:-");
 
 	/* blocks: 11 (T0 - 1) and 12 (T0 - 60) are over, 13 is not */
@@ -1384,7 +1526,7 @@ static void test_bulk_jobs(void **state)
 	       "FROM (SELECT a.serial_no, a.old_value, a.new_value, c.change_no FROM audit a "
 	       "JOIN cards c USING (serial_no) WHERE a.field = 'blocked_until' ORDER BY a.id)", text, sizeof text);
 	char want[200];
-	snprintf(want, sizeof want, "12:1735689540>0:%lld 11:1735689599>0:%lld",
+	snprintf(want, sizeof want, "11:1735689599>0:%lld 12:1735689540>0:%lld",
 		 (long long)max0 + 5, (long long)max0 + 6);
 	assert_string_equal(text, want);
 	assert_int_equal(q_int(s, "SELECT blocked_until FROM cards WHERE serial_no = 13"), T0 + 60);
@@ -1411,10 +1553,8 @@ static void test_bulk_jobs(void **state)
 	assert_int_equal(count, 0);
 	assert_int_equal(cas_db_change_max(f->db, &max0), 0);
 	assert_int_equal(max0, before + 1);
-	char plan[300];
-	q_plan(s, "SELECT serial_no, status FROM cards WHERE status = 2 AND finish >= 5 ORDER BY finish, serial_no",
-	       plan, sizeof plan);
-	assert_non_null(strstr(plan, "cards_expired_finish"));
+	/* the renewal scans card_state: no index of expired cards to keep */
+	assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'cards_expired_finish'"), 0);
 
 	/* inside a caller's transaction: rolled back with it */
 	f->clock = T0 + 40 * DAY;
@@ -1429,11 +1569,13 @@ static void test_bulk_jobs(void **state)
 	cas_card_wipe(&g);
 }
 
-/* The schema objects of the cards table, as text, to compare. */
+/* The schema objects of the cards (the view and its two tables), as text,
+ * to compare. */
 static void cards_schema(sqlite3 *s, char *out, size_t size)
 {
 	q_text(s, "SELECT group_concat(type || ' ' || name || ': ' || sql, '; ') FROM "
-	       "(SELECT * FROM sqlite_master WHERE tbl_name = 'cards' ORDER BY name)", out, size);
+	       "(SELECT * FROM sqlite_master WHERE tbl_name IN ('cards', 'card_data', 'card_state') "
+	       "ORDER BY name)", out, size);
 }
 
 /* After a bulk job that changed the n cards `changed` (an SQL condition on
@@ -1441,7 +1583,7 @@ static void cards_schema(sqlite3 *s, char *out, size_t size)
  * selection's order `order`, edited = when, and the audit has one row per
  * card ("cron", field, old_value `oldv` (an SQL condition on x.old_value),
  * new value), in the same order. */
-static void check_bulk(sqlite3 *s, const char *changed, const char *order, int64_t max0,
+static void check_bulk(sqlite3 *s, const char *changed, int64_t max0,
 		       int64_t n, int64_t when, const char *field, const char *oldv, const char *newv)
 {
 	char sql[1000];
@@ -1449,8 +1591,8 @@ static void check_bulk(sqlite3 *s, const char *changed, const char *order, int64
 		 changed, (long long)when, (long long)max0);
 	assert_int_equal(q_int(s, sql), n);
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT change_no, row_number() OVER "
-		 "(ORDER BY %s) AS r FROM cards WHERE %s) WHERE change_no = %lld + r",
-		 order, changed, (long long)max0);
+		 "(ORDER BY serial_no) AS r FROM cards WHERE %s) WHERE change_no = %lld + r",
+		 changed, (long long)max0);
 	assert_int_equal(q_int(s, sql), n);
 	assert_int_equal(q_int(s, "SELECT value FROM seq WHERE name = 'card_change'"), max0 + n);
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE time = %lld", (long long)when);
@@ -1502,8 +1644,8 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	free(cards);
 	sqlite3 *s = raw_open(f->path);
 	cards_schema(s, before, sizeof before);
-	assert_non_null(strstr(before, "index cards_expired_finish: CREATE INDEX"));
-	assert_non_null(strstr(before, "trigger cards_change_update: CREATE TRIGGER"));
+	assert_non_null(strstr(before, "index cards_active_finish: CREATE INDEX"));
+	assert_non_null(strstr(before, "trigger cards_update: CREATE TRIGGER"));
 	q_exec(s, "CREATE TEMP TABLE due (serial_no INTEGER PRIMARY KEY, blocked_until INTEGER NOT NULL); "
 	       "INSERT INTO temp.due SELECT serial_no, blocked_until FROM cards WHERE blocked_until != 0");
 	assert_int_equal(q_int(s, "SELECT count(*) FROM temp.due"), ndue);
@@ -1529,7 +1671,7 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	f->clock = T0 + 7;
 	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
 	assert_int_equal(count, ndue);
-	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", "finish, serial_no", max0, ndue, T0 + 7, "status",
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 7, "status",
 		   "old_value = '1'", "2");
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 2"), ndue);
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1 AND edited = 1735689600 - 100 * 86400 "
@@ -1545,8 +1687,7 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	f->clock = T0 + 8;
 	assert_int_equal(cas_db_cards_unblock(f->db, T0, &cron, &count), 0);
 	assert_int_equal(count, ndue);
-	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", "(SELECT d.blocked_until FROM temp.due d "
-		   "WHERE d.serial_no = cards.serial_no), serial_no", max0, ndue, T0 + 8, "blocked_until",
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 8, "blocked_until",
 		   "old_value = (SELECT CAST(d.blocked_until AS TEXT) FROM temp.due d WHERE d.serial_no = x.serial_no)",
 		   "0");
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE blocked_until != 0"), 0);
@@ -1565,7 +1706,7 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	f->clock = T0 + 9;
 	assert_int_equal(cas_db_cards_renew(f->db, T0, &cron, &count), 0);
 	assert_int_equal(count, ndue);
-	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", "finish, serial_no", max0, ndue, T0 + 9, "status",
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 9, "status",
 		   "old_value = '2'", "1");
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1"), total);
 	assert_int_equal(q_int(s, "PRAGMA schema_version") != version, large);
@@ -1577,7 +1718,8 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	       plan, sizeof plan);
 	assert_non_null(strstr(plan, "cards_active_finish"));
 	q_plan(s, "SELECT * FROM cards WHERE change_no > 5 ORDER BY change_no", plan, sizeof plan);
-	assert_string_equal(plan, "SEARCH cards USING INDEX cards_change_no (change_no>?); ");
+	assert_string_equal(plan, "SEARCH s USING INDEX cards_change_no (change_no>?); "
+			    "SEARCH d USING INTEGER PRIMARY KEY (rowid=?); ");
 	assert_integrity(s);
 	sqlite3_close(s);
 }
@@ -1621,7 +1763,7 @@ static void test_bulk_jobs_statement_running(void **state)
 	assert_int_equal(count, 21000);
 	sqlite3_finalize(st);
 	assert_int_equal(q_int(s, "PRAGMA schema_version"), version);
-	check_bulk(s, "status = 2", "finish, serial_no", max0, 21000, T0 + 3, "status", "old_value = '1'", "2");
+	check_bulk(s, "status = 2", max0, 21000, T0 + 3, "status", "old_value = '1'", "2");
 	sqlite3_close(s);
 }
 
@@ -1773,11 +1915,11 @@ static void test_cards_update(void **state)
 	assert_string_equal(audit2, audit1);
 }
 
-/* The names of the table's indexes and triggers, as a connection sees them. */
+/* The names of card_state's indexes and triggers, as a connection sees them. */
 static void cards_objects(sqlite3 *s, char *out, size_t size)
 {
 	q_text(s, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
-	       "WHERE tbl_name = 'cards' ORDER BY name)", out, size);
+	       "WHERE tbl_name = 'card_state' ORDER BY name)", out, size);
 }
 
 /* A large job sets aside only what the writes would maintain, brings it
@@ -1798,8 +1940,8 @@ static void test_large_job(void **state)
 	sqlite3 *own = cas_db_sqlite(f->db);
 	cards_schema(s, before, sizeof before);
 
-	/* packages change: the trigger, cards_change_no and cards_edited go,
-	 * the finish and block indexes stay */
+	/* packages change: cards_change_no and cards_edited go, the finish
+	 * and block indexes stay */
 	assert_int_equal(cas_db_begin(f->db), 0);
 	assert_int_equal(cas_db_large_begin(f->db), 1);
 	assert_int_equal(cas_db_large_begin(f->db), 0);	/* one at a time */
@@ -1808,8 +1950,7 @@ static void test_large_job(void **state)
 	f->clock = T0 + 5;
 	assert_int_equal(cas_db_cards_update(f->db, c, N, CAS_CARD_F_AC, 0, &api, result), 0);
 	cards_objects(own, after, sizeof after);
-	assert_string_equal(after, "cards cards_active_finish cards_blocked cards_expired_finish cards_finish "
-			    "cards_tombstone");
+	assert_string_equal(after, "card_state cards_active_finish cards_blocked cards_finish cards_tombstone");
 	/* new cards keep the indexes that are there up to date (in serial
 	 * order, as billing files come, that is appending) */
 	struct cas_card extra[2];
@@ -1817,9 +1958,8 @@ static void test_large_job(void **state)
 	make_card(&extra[1], 2100000101);
 	assert_int_equal(cas_db_cards_insert(f->db, extra, 2, &casprog), 0);
 	cards_objects(own, after, sizeof after);
-	assert_string_equal(after, "cards cards_active_finish cards_blocked cards_expired_finish cards_finish "
-			    "cards_tombstone");
-	assert_int_equal(q_int(own, "SELECT count(*) FROM cards INDEXED BY cards_finish WHERE finish > 0"), N + 2);
+	assert_string_equal(after, "card_state cards_active_finish cards_blocked cards_finish cards_tombstone");
+	assert_int_equal(q_int(own, "SELECT count(*) FROM card_state INDEXED BY cards_finish WHERE finish > 0"), N + 2);
 	assert_int_equal(cas_db_commit(f->db), 0);
 	cards_schema(s, after, sizeof after);
 	assert_string_equal(after, before);
@@ -1828,8 +1968,9 @@ static void test_large_job(void **state)
 	assert_int_equal(q_int(s, "SELECT count(DISTINCT change_no) FROM cards"), N + 2);
 	assert_int_equal(q_int(s, "SELECT count(*) FROM audit WHERE field = 'access_criteria'"), N);
 	q_plan(s, "SELECT * FROM cards WHERE change_no > 5 ORDER BY change_no", plan, sizeof plan);
-	assert_string_equal(plan, "SEARCH cards USING INDEX cards_change_no (change_no>?); ");
-	/* the update trigger is back: a change by hand takes a change number */
+	assert_string_equal(plan, "SEARCH s USING INDEX cards_change_no (change_no>?); "
+			    "SEARCH d USING INTEGER PRIMARY KEY (rowid=?); ");
+	/* a change by hand (the view's trigger) takes a change number */
 	int64_t max0 = q_int(s, "SELECT value FROM seq");
 	q_exec(s, "UPDATE cards SET name = 'by hand' WHERE serial_no = 2100000000");
 	assert_int_equal(q_int(s, "SELECT change_no FROM cards WHERE serial_no = 2100000000"), max0 + 1);
@@ -1843,7 +1984,7 @@ static void test_large_job(void **state)
 		c[i].finish = T0 + 99 * DAY;
 	assert_int_equal(cas_db_cards_update(f->db, c, N, CAS_CARD_F_FINISH, 0, &api, result), 0);
 	cards_objects(own, after, sizeof after);
-	assert_string_equal(after, "cards cards_blocked cards_tombstone");
+	assert_string_equal(after, "card_state cards_blocked cards_tombstone");
 	assert_int_equal(cas_db_rollback(f->db), 0);
 	cards_schema(s, after, sizeof after);
 	assert_string_equal(after, before);
@@ -1860,8 +2001,7 @@ static void test_large_job(void **state)
 		c[i].access_criteria = 0x77;
 	assert_int_equal(cas_db_cards_update(f->db, c, N, CAS_CARD_F_AC, 0, &api, result), 0);
 	cards_objects(own, after, sizeof after);
-	assert_string_equal(after, "cards cards_active_finish cards_blocked cards_expired_finish cards_finish "
-			    "cards_tombstone");
+	assert_string_equal(after, "card_state cards_active_finish cards_blocked cards_finish cards_tombstone");
 	q_exec(own, "ROLLBACK TO caller; RELEASE caller");
 	assert_int_equal(cas_db_commit(f->db), 0);
 	cards_schema(s, after, sizeof after);
@@ -2071,6 +2211,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_change_no, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_card_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cards_view_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_writers_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_insert, setup, teardown),
