@@ -225,8 +225,8 @@ int cas_db_cards_update(struct cas_db *db, const struct cas_card *cards, size_t 
 			int64_t renew_from, const struct cas_db_actor *who, int *result);
 
 /* A large job in the caller's transaction (an import that rewrites most of
- * the table): cas_db_large_begin() sets the indexes on cards and the update
- * trigger aside (with a 256 MiB page cache for the rebuild), so that
+ * the table): cas_db_large_begin() sets the indexes on card_state aside
+ * (with a 256 MiB page cache for the rebuild), so that
  * the cas_db_cards_update() calls that follow do not maintain them row by
  * row (only those their changes touch are set aside; inserts keep the
  * others up to date: for new cards in serial order that is appending);
@@ -298,10 +298,11 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t now, cas_db_card_fn *cb,
  * whose finish >= now (its subscription was extended after it expired);
  * clear blocked_until on every card whose block has ended.  Audited like
  * updates (one row per card: field, old -> new), edited = the clock, and
- * each card changed takes a new change_no, so emmgd sends its new state.
- * Set-based: a sweep over a million cards is a few statements.  A job that
- * changes half the cards or more drops the indexes it touches and the
- * cards_change_update trigger and creates them again, within its own
+ * each card changed takes a new change_no (drawn in serial order, the
+ * audit rows in the same order), so emmgd sends its new state.  Set-based:
+ * a sweep over a million cards is a few statements on card_state.  A job
+ * that changes half the cards or more drops the indexes it touches and
+ * creates them again, within its own
  * transaction (or savepoint): the schema is the same afterwards, but its
  * version number moves, and it is not done while another statement of this
  * connection runs (an iterator's callback).  *count (may be NULL) gets the
