@@ -390,7 +390,10 @@ int cas_carousel_apply(struct cas_carousel *c, const struct cas_carousel_update 
 	int64_t changed = u->edited;
 	if (how == CAS_CAROUSEL_CHANGED && changed < now_s)
 		changed = now_s;
-	int64_t until = u->finish > changed + off ? u->finish : changed + off;
+	/* off_days past the finish or the last change, whichever is later:
+	 * an expired card keeps hearing that it is (cascron's expiry is not a
+	 * change of edited). */
+	int64_t until = (u->finish > changed ? u->finish : changed) + off;
 	if (until < now_s) {
 		if (found >= 0)
 			slot_free(c, (uint32_t)found);

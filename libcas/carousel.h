@@ -6,8 +6,8 @@
  * keeps each output at its bandwidth.
  *
  * Cards.  The carousel holds every card "on air" (tvcas3.md §3.4, §8): a
- * card whose finish is not past, or that changed in the last off_days days,
- * so that reduced and expired rights still reach the card.  A card is kept
+ * card whose finish or last change is less than off_days days old, so that
+ * reduced and expired rights still reach the card.  A card is kept
  * in 48 bytes (serial, card key, rights, status, on-air limit), so 1,000,000
  * cards take about 60 MB with the serial index.  EMMs are built on the fly
  * from these fields through the profile, with the effective rights of
@@ -91,7 +91,7 @@ void cas_carousel_set_params(struct cas_carousel *c, const struct cas_carousel_p
 
 /*
  * Takes a card from the database.  A card whose on-air limit
- * max(finish, edited + off_days) is past is removed (or not added); a
+ * max(finish, edited) + off_days is past is removed (or not added); a
  * CHANGED card counts as changed at now_ms even if its `edited` is older
  * (a change made behind the library's back).  A deleted card that the
  * carousel holds is revoked: its EMM says AC 0 for off_days more days.  A

@@ -29,6 +29,8 @@
 /* The columns of the two tables behind the view cards (006_card_state). */
 #define DATA_COLS "serial_no, name, info, key, access_criteria, pair, pair_host, type, start, created"
 #define STATE_COLS "serial_no, finish, status, blocked_until, edited, change_no"
+/* A write that sets edited (for large_objects; not a card field). */
+#define LARGE_EDITED 0x80000000u
 /* The card fields card_state holds (edited and change_no change with any). */
 #define STATE_FIELDS (CAS_CARD_F_FINISH | CAS_CARD_F_STATUS | CAS_CARD_F_BLOCKED)
 #define GEN_COLS "kind, name, peer, state, settings, pid, started, last_seen, updated, " \
@@ -95,7 +97,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			     "UNION ALL SELECT serial_no, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
 			     "NULL, NULL, NULL, NULL, NULL, NULL, change_no, 1 FROM cards_deleted "
 			     "WHERE change_no > ?1 ORDER BY change_no",
-	[ST_CARDS_ON_AIR] = "SELECT " CARD_COLS " FROM cards WHERE finish >= ?1 OR edited >= ?2 "
+	[ST_CARDS_ON_AIR] = "SELECT " CARD_COLS " FROM cards WHERE finish >= ?2 OR edited >= ?2 "
 			    "ORDER BY edited DESC",
 	[ST_CARDS_EXPIRED] = "SELECT " CARD_COLS " FROM cards WHERE status = 1 AND finish < ?1 "
 			     "ORDER BY finish, serial_no",
@@ -1601,7 +1603,7 @@ int cas_db_cards_update(struct cas_db *db, const struct cas_card *cards, size_t 
 		if (last < 0)
 			goto out;
 		struct card_rows rows = { merged, wrapped, k, t, last - (int64_t)k + 1 };
-		if (large_prepare(db, bits) < 0 || update_rows(db, &rows, bits) < 0)
+		if (large_prepare(db, bits | LARGE_EDITED) < 0 || update_rows(db, &rows, bits) < 0)
 			goto out;
 		struct stmt_ref r;
 		if (acquire(db, ST_AUDIT_INSERT_ROWS, &r) < 0)
@@ -1836,8 +1838,9 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t t, cas_db_card_fn *cb, v
  * update per card, so that expiring a million cards takes seconds, not
  * minutes (test/bench/bench_db.c, test/bench/cascron.sh).  What they write is
  * what cas_db_card_update() would write for each card: one audit row (field,
- * old -> new), edited = now, and a new change_no per card, drawn from the
- * sequence in serial order (the audit rows follow the same order).  A card
+ * old -> new) and a new change_no per card, drawn from the
+ * sequence in serial order (the audit rows follow the same order); but
+ * edited stays as it was (a sweep is not an edit).  A card
  * whose key does not unwrap is changed like any other: its key is not
  * touched.  They change card_state only (006_card_state).
  *
@@ -1852,7 +1855,7 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t t, cas_db_card_fn *cb, v
  * 0.8 -> 0.4 s).
  *
  * When the job changes half the table or more (a sweep with most cards due),
- * keeping the three indexes the update touches up to date row by row costs
+ * keeping the two indexes the update touches up to date row by row costs
  * more than building them again.  Then the job runs as a large job
  * (cas_db_large_begin, large_objects below: what a change of its field
  * touches): the audit and the update scan card_state in serial order with
@@ -1921,13 +1924,20 @@ static void bulk_clear(struct cas_db *db)
 }
 
 /* cas_bulk_n(serial): the card's place (1..k) in the running job's
- * selection sorted by serial, or NULL if it is not in it. */
+ * selection sorted by serial, or NULL if it is not in it.  Without a
+ * selection in memory (a large job, whose update scans the table in serial
+ * order), the cards are numbered as they are asked for, up to k. */
 static void bulk_n_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	struct cas_db *db = sqlite3_user_data(ctx);
 	(void)argc;
 	if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER)
 		return;
+	if (db->bulk == NULL) {
+		if (db->bulk_hint < db->bulk_n)
+			sqlite3_result_int64(ctx, (sqlite3_int64)++db->bulk_hint);
+		return;
+	}
 	sqlite3_int64 v = sqlite3_value_int64(argv[0]);
 	size_t lo = 0, hi = db->bulk_n;
 	/* A table scan asks for the serials in order: try the next one first. */
@@ -1979,6 +1989,22 @@ static int bulk_sort(struct cas_db *db)
 	}
 	free(tmp);	/* after an even number of passes the serials are back in db->bulk */
 	return 0;
+}
+
+/* *n = the count sql (one ?1 = t) gives. */
+static int count_where(struct cas_db *db, const char *sql, int64_t t, int64_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
+		return sqlerr(db, "unable to count cards");
+	sqlite3_bind_int64(s, 1, t);
+	int ret = 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*n = sqlite3_column_int64(s, 0);
+	else
+		ret = sqlerr(db, "unable to count cards");
+	sqlite3_finalize(s);
+	return ret;
 }
 
 /* Reads the job's selection into db->bulk, sorted by serial. */
@@ -2062,22 +2088,33 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 		*count = 0;
 	if (op_begin(db, &op) < 0)
 		return -1;
-	if (bulk_select(db, job, t) < 0)
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM card_state WHERE %s", job->where);
+	if (count_where(db, sql, t, &n) < 0)
 		goto out;
-	n = (int64_t)db->bulk_n;
 	if (n == 0) {
 		ret = 0;
+		goto out;
+	}
+	if (n >= BULK_REBUILD_MIN && !other_statement_running(db)) {
+		if (single_int64(db, ST_CARD_COUNT, &total, "unable to count cards") < 0)
+			goto out;
+		large = n * BULK_REBUILD_SHARE >= total;
+	}
+	/* A large job's update scans card_state in serial order: cas_bulk_n()
+	 * numbers the cards as they come, no selection to read first. */
+	if (large) {
+		bulk_clear(db);
+		db->bulk_n = (size_t)n;
+	} else if (bulk_select(db, job, t) < 0) {
+		goto out;
+	} else if ((int64_t)db->bulk_n != n) {
+		seterr(db, "internal: %zu cards selected, %lld counted", db->bulk_n, (long long)n);
 		goto out;
 	}
 	int64_t stamp = now(db);
 	int64_t last = seq_next(db, n);
 	if (last < 0)
 		goto out;
-	if (n >= BULK_REBUILD_MIN && !other_statement_running(db)) {
-		if (single_int64(db, ST_CARD_COUNT, &total, "unable to count cards") < 0)
-			goto out;
-		large = n * BULK_REBUILD_SHARE >= total;
-	}
 
 	/* The audit rows, appended in serial order: in a large job straight
 	 * from a scan of card_state, else from the selection's index, sorted
@@ -2112,8 +2149,10 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 		if (large_prepare(db, job->fields) < 0)
 			goto out;
 	}
-	/* ?1 = the job's time, ?2 = edited, ?3 = change_no before the first */
-	snprintf(sql, sizeof sql, "UPDATE card_state SET %s, edited = ?2, change_no = ?3 + cas_bulk_n(serial_no) "
+	/* ?1 = the job's time, ?3 = change_no before the first; edited stays
+	 * (cascron is not an edit: emmgd keeps a card on air off_days past
+	 * its finish without it, cas_db_cards_on_air()) */
+	snprintf(sql, sizeof sql, "UPDATE card_state SET %s, change_no = ?3 + cas_bulk_n(serial_no) "
 		 "WHERE %s", job->set, large ? job->where_scan : job->where);
 	const int64_t uv[3] = { t, stamp, last - n };
 	if (bulk_exec(db, sql, uv, 3, NULL, 0, &changes, "unable to update cards") < 0)
@@ -2158,13 +2197,13 @@ int cas_db_cards_unblock(struct cas_db *db, int64_t t, const struct cas_db_actor
 }
 
 /* What a large job sets aside, and the card fields whose change makes
- * each one work row by row (~0u: every write; change_no and edited always
- * change). */
+ * each one work row by row (~0u: every write: change_no always changes;
+ * LARGE_EDITED: every write but the bulk jobs'). */
 static const struct {
 	const char *name;
 	unsigned fields;
 } large_objects[] = {
-	{ "cards_change_no", ~0u }, { "cards_edited", ~0u },
+	{ "cards_change_no", ~0u }, { "cards_edited", LARGE_EDITED },
 	{ "cards_finish", CAS_CARD_F_FINISH },
 	{ "cards_active_finish", CAS_CARD_F_FINISH | CAS_CARD_F_STATUS },
 	{ "cards_blocked", CAS_CARD_F_BLOCKED },

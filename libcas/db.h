@@ -278,10 +278,10 @@ int cas_db_change_max(struct cas_db *db, int64_t *out);
 int cas_db_cards_changed_since(struct cas_db *db, int64_t after,
 			       cas_db_card_fn *cb, cas_db_deleted_fn *on_deleted, void *ctx);
 
-/* Cards "on air" at time `now` for the EMM carousel: finish >= now (a
- * current or future subscription), or edited within the last off_days days
- * (so a card whose finish was moved into the past still gets the EMM that
- * revokes it: tvcas3.md §3.4, §8).  Status is not filtered: emmgd decides
+/* Cards "on air" at time `now` for the EMM carousel: finish or edited
+ * within the last off_days days or later (a current or future
+ * subscription; a card that expired lately, or whose finish was moved into
+ * the past, still gets the EMM that tells it: tvcas3.md §3.4, §8).  Status is not filtered: emmgd decides
  * what a disabled or blocked card's EMM says.  Ordered by edited, newest
  * first (changed cards go on air first; no order among equal times). */
 int cas_db_cards_on_air(struct cas_db *db, int64_t now, int off_days,
@@ -297,7 +297,7 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t now, cas_db_card_fn *cb,
  * card whose finish < now; set status ACTIVE again on every expired card
  * whose finish >= now (its subscription was extended after it expired);
  * clear blocked_until on every card whose block has ended.  Audited like
- * updates (one row per card: field, old -> new), edited = the clock, and
+ * updates (one row per card: field, old -> new; edited is not changed), and
  * each card changed takes a new change_no (drawn in serial order, the
  * audit rows in the same order), so emmgd sends its new state.  Set-based:
  * a sweep over a million cards is a few statements on card_state.  A job

@@ -292,7 +292,8 @@ static void test_effective_rights_on_air(void **state)
 }
 
 /* tvcas3.md §8: a card whose finish was moved into the past must still get
- * the EMM that says so, for off_days; an untouched expired card is off air. */
+ * the EMM that says so, for off_days; so does a card that expired less than
+ * off_days ago; one that expired before, untouched since, is off air. */
 static void test_revocation_trap(void **state)
 {
 	(void)state;
@@ -301,7 +302,7 @@ static void test_revocation_trap(void **state)
 	uint32_t serial;
 	enum cas_carousel_kind kind;
 	card(&u, 2100000001u, 1);
-	u.finish = T0_MS / 1000 - DAY;	/* expired, not changed for 30 days */
+	u.finish = T0_MS / 1000 - 8 * DAY;	/* expired 8 days ago, not changed for 30 */
 	cas_carousel_apply(c, &u, CAS_CAROUSEL_LOADED, T0_MS);
 	assert_int_equal(cas_carousel_count(c), 0);
 	/* The same row, changed now (edited older: a change behind the library's back) */
@@ -317,6 +318,14 @@ static void test_revocation_trap(void **state)
 	u.edited = T0_MS / 1000 - DAY;
 	cas_carousel_apply(c, &u, CAS_CAROUSEL_LOADED, T0_MS);
 	assert_int_equal(cas_carousel_count(c), 1);
+	/* so is one that expired yesterday, edited long ago, until 7 days
+	 * after its finish */
+	card(&u, 2100000002u, 1);
+	u.finish = T0_MS / 1000 - DAY;
+	cas_carousel_apply(c, &u, CAS_CAROUSEL_LOADED, T0_MS);
+	assert_int_equal(cas_carousel_count(c), 2);
+	assert_int_equal(cas_carousel_sweep(c, T0_MS + 6LL * DAY * 1000), 0);
+	assert_int_equal(cas_carousel_sweep(c, T0_MS + 6LL * DAY * 1000 + 1000), 2);	/* both */
 	cas_carousel_free(c);
 }
 
