@@ -97,6 +97,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			     "UNION ALL SELECT serial_no, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
 			     "NULL, NULL, NULL, NULL, NULL, NULL, change_no, 1 FROM cards_deleted "
 			     "WHERE change_no > ?1 ORDER BY change_no",
+	/* ?2 = now - off_days (?1, now, is not needed) */
 	[ST_CARDS_ON_AIR] = "SELECT " CARD_COLS " FROM cards WHERE finish >= ?2 OR edited >= ?2 "
 			    "ORDER BY edited DESC",
 	[ST_CARDS_EXPIRED] = "SELECT " CARD_COLS " FROM cards WHERE status = 1 AND finish < ?1 "
@@ -2138,8 +2139,8 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 	}
 
 	if (large) {
-		/* A large job of its own (or the caller's): the indexes and the
-		 * trigger the change touches are set aside, the page cache
+		/* A large job of its own (or the caller's): the indexes the
+		 * change touches are set aside, the page cache
 		 * grows for the rebuild. */
 		if (db->large == NULL) {
 			if (cas_db_large_begin(db) < 0)
