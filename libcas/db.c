@@ -27,12 +27,12 @@
 #define CARD_COLS "serial_no, name, info, key, access_criteria, pair, pair_host, type, " \
 		  "start, finish, status, blocked_until, created, edited, change_no"
 /* The columns of the two tables behind the view cards (006_card_state). */
-#define DATA_COLS "serial_no, name, info, key, access_criteria, pair, pair_host, type, start, created"
-#define STATE_COLS "serial_no, finish, status, blocked_until, edited, change_no"
+#define DATA_COLS "serial_no, name, info, key, pair, pair_host, type, start, created"
+#define STATE_COLS "serial_no, access_criteria, finish, status, blocked_until, edited, change_no"
 /* A write that sets edited (for large_objects; not a card field). */
 #define LARGE_EDITED 0x80000000u
 /* The card fields card_state holds (edited and change_no change with any). */
-#define STATE_FIELDS (CAS_CARD_F_FINISH | CAS_CARD_F_STATUS | CAS_CARD_F_BLOCKED)
+#define STATE_FIELDS (CAS_CARD_F_AC | CAS_CARD_F_FINISH | CAS_CARD_F_STATUS | CAS_CARD_F_BLOCKED)
 #define GEN_COLS "kind, name, peer, state, settings, pid, started, last_seen, updated, " \
 		 "channels, streams, cw_provisions, ecms, emms, bytes, errors, queue_len, cycle_ms, bandwidth"
 
@@ -63,8 +63,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	 * 006_card_state); each pair of statements takes the parameters of
 	 * bind_card(), in CARD_COLS order. */
 	[ST_CARD_INSERT] = "INSERT INTO card_data (" DATA_COLS ") VALUES "
-			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?13)",
-	[ST_STATE_INSERT] = "INSERT INTO card_state (" STATE_COLS ") VALUES (?1, ?10, ?11, ?12, ?14, ?15)",
+			   "(?1, ?2, ?3, ?4, ?6, ?7, ?8, ?9, ?13)",
+	[ST_STATE_INSERT] = "INSERT INTO card_state (" STATE_COLS ") VALUES (?1, ?5, ?10, ?11, ?12, ?14, ?15)",
 	[ST_CARD_INSERT_ROWS] = "INSERT INTO card_data (" DATA_COLS ") SELECT " DATA_COLS " FROM cas_card_rows",
 	[ST_STATE_INSERT_ROWS] = "INSERT INTO card_state (" STATE_COLS ") SELECT " STATE_COLS
 				 " FROM cas_card_rows",
@@ -74,11 +74,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 			     "c.pair_host, c.type, c.start, c.finish, c.status, c.blocked_until, "
 			     "c.created, c.edited, c.change_no, v.rowid FROM cas_card_rows AS v "
 			     "JOIN cards AS c ON c.serial_no = v.serial_no",
-	[ST_CARD_UPDATE] = "UPDATE card_data SET name = ?2, info = ?3, key = ?4, access_criteria = ?5, "
-			   "pair = ?6, pair_host = ?7, type = ?8, start = ?9, created = ?13 "
-			   "WHERE serial_no = ?1",
-	[ST_STATE_UPDATE] = "UPDATE card_state SET finish = ?10, status = ?11, blocked_until = ?12, "
-			    "edited = ?14, change_no = ?15 WHERE serial_no = ?1",
+	[ST_CARD_UPDATE] = "UPDATE card_data SET name = ?2, info = ?3, key = ?4, pair = ?6, "
+			   "pair_host = ?7, type = ?8, start = ?9, created = ?13 WHERE serial_no = ?1",
+	[ST_STATE_UPDATE] = "UPDATE card_state SET access_criteria = ?5, finish = ?10, status = ?11, "
+			    "blocked_until = ?12, edited = ?14, change_no = ?15 WHERE serial_no = ?1",
 	[ST_CARD_TOUCH] = "UPDATE card_state SET edited = ?2, change_no = ?3 WHERE serial_no = ?1",
 	/* card_state's trigger leaves the tombstone */
 	[ST_STATE_DELETE] = "DELETE FROM card_state WHERE serial_no = ?1",

@@ -1,13 +1,15 @@
 -- FreeCAS schema, version 6: a card's state apart from its data.
 --
--- What changes often and in bulk (finish, status, blocked_until, edited,
--- change_no: cascron's expiry, renewal and unblocking, every change's new
--- change number) moves to the narrow table card_state, about 26 bytes a
--- card; what changes rarely (name, info, the wrapped key, the package
--- mask, ...) stays in card_data, about 100 bytes a card.  Expiring
--- 1,000,000 cards at once rewrote the whole 117 MB cards table and wrote it
--- twice more (the WAL, then the checkpoint): 2.5-3.4 s.  Now the sweep
--- rewrites 26 MB (test/bench/bench_db.c, test/bench/cascron.sh).
+-- What changes often and in bulk (finish, status, blocked_until: cascron's
+-- expiry, renewal and unblocking; access_criteria: billing's package
+-- changes; edited and change_no: every change) moves to the narrow table
+-- card_state, about 30 bytes a card; what changes rarely (name, info, the
+-- wrapped key, pairing, start) stays in card_data, about 100 bytes a card.
+-- Expiring 1,000,000 cards at once rewrote the whole 117 MB cards table and
+-- wrote it twice more (the WAL, then the checkpoint): 2.5-3.4 s.  Now the
+-- sweep rewrites 30 MB, and a billing file that changes every card's
+-- packages does not touch card_data (test/bench/bench_db.c,
+-- test/bench/cascron.sh).
 --
 -- "cards" is now a view joining the two: every reader (the programs, an
 -- operator's sqlite3 session, the billing's reports) sees the same columns
@@ -31,9 +33,6 @@ CREATE TABLE card_data (
 		CHECK (length(CAST(info AS BLOB)) <= 1023),
 	-- version byte, 24-byte nonce, 16-byte ciphertext, 16-byte tag
 	key BLOB NOT NULL CHECK (length(key) = 57),
-	-- 32-bit package mask (TVCAS shows it as 8 hex digits)
-	access_criteria INTEGER NOT NULL DEFAULT 0
-		CHECK (access_criteria BETWEEN 0 AND 4294967295),
 	pair INTEGER NOT NULL DEFAULT 0 CHECK (pair IN (0, 1)),
 	-- what the card is bound to (e.g. the CAM id), NULL when unknown
 	pair_host TEXT CHECK (pair_host IS NULL OR length(CAST(pair_host AS BLOB)) <= 64),
@@ -47,6 +46,9 @@ CREATE TABLE card_data (
 -- serial_no is card_data's: each card has one row in each table.
 CREATE TABLE card_state (
 	serial_no INTEGER PRIMARY KEY,
+	-- 32-bit package mask (TVCAS shows it as 8 hex digits)
+	access_criteria INTEGER NOT NULL DEFAULT 0
+		CHECK (access_criteria BETWEEN 0 AND 4294967295),
 	-- subscription window end; u32 on the wire (tvcas3.md §3.2)
 	finish INTEGER NOT NULL DEFAULT 0 CHECK (finish BETWEEN 0 AND 4294967295),
 	-- 0 disabled, 1 active, 2 expired (set by cascron when finish passes);
@@ -58,12 +60,12 @@ CREATE TABLE card_state (
 	change_no INTEGER NOT NULL
 );
 
-INSERT INTO card_data (serial_no, name, info, key, access_criteria, pair, pair_host, type, start,
-		       created)
-	SELECT serial_no, name, info, key, access_criteria, pair, pair_host, type, start, created
+INSERT INTO card_data (serial_no, name, info, key, pair, pair_host, type, start, created)
+	SELECT serial_no, name, info, key, pair, pair_host, type, start, created
 	FROM cards ORDER BY serial_no;
-INSERT INTO card_state (serial_no, finish, status, blocked_until, edited, change_no)
-	SELECT serial_no, finish, status, blocked_until, edited, change_no
+INSERT INTO card_state (serial_no, access_criteria, finish, status, blocked_until, edited,
+			change_no)
+	SELECT serial_no, access_criteria, finish, status, blocked_until, edited, change_no
 	FROM cards ORDER BY serial_no;
 
 -- Drops the old indexes and triggers with it.
@@ -71,7 +73,7 @@ DROP TABLE cards;
 
 CREATE VIEW cards AS
 	SELECT d.serial_no AS serial_no, d.name AS name, d.info AS info, d.key AS key,
-	       d.access_criteria AS access_criteria, d.pair AS pair, d.pair_host AS pair_host,
+	       s.access_criteria AS access_criteria, d.pair AS pair, d.pair_host AS pair_host,
 	       d.type AS type, d.start AS start, s.finish AS finish, s.status AS status,
 	       s.blocked_until AS blocked_until, d.created AS created, s.edited AS edited,
 	       s.change_no AS change_no
@@ -103,14 +105,15 @@ CREATE TRIGGER cards_insert INSTEAD OF INSERT ON cards
 BEGIN
 	SELECT RAISE(ABORT, 'cards: serial_no must be given') WHERE NEW.serial_no IS NULL;
 	DELETE FROM cards_deleted WHERE serial_no = NEW.serial_no;
-	INSERT INTO card_data (serial_no, name, info, key, access_criteria, pair, pair_host, type,
-			       start, created)
+	INSERT INTO card_data (serial_no, name, info, key, pair, pair_host, type, start, created)
 		VALUES (NEW.serial_no, coalesce(NEW.name, ''), coalesce(NEW.info, ''), NEW.key,
-			coalesce(NEW.access_criteria, 0), coalesce(NEW.pair, 0), NEW.pair_host,
-			coalesce(NEW.type, 1), coalesce(NEW.start, 0), coalesce(NEW.created, 0));
-	INSERT INTO card_state (serial_no, finish, status, blocked_until, edited, change_no)
-		VALUES (NEW.serial_no, coalesce(NEW.finish, 0), coalesce(NEW.status, 1),
-			coalesce(NEW.blocked_until, 0), coalesce(NEW.edited, 0), NEW.change_no);
+			coalesce(NEW.pair, 0), NEW.pair_host, coalesce(NEW.type, 1),
+			coalesce(NEW.start, 0), coalesce(NEW.created, 0));
+	INSERT INTO card_state (serial_no, access_criteria, finish, status, blocked_until, edited,
+				change_no)
+		VALUES (NEW.serial_no, coalesce(NEW.access_criteria, 0), coalesce(NEW.finish, 0),
+			coalesce(NEW.status, 1), coalesce(NEW.blocked_until, 0),
+			coalesce(NEW.edited, 0), NEW.change_no);
 END;
 
 -- An operator's UPDATE cards: a new change number from the sequence unless
@@ -122,12 +125,12 @@ BEGIN
 		WHERE NEW.serial_no IS NOT OLD.serial_no;
 	UPDATE seq SET value = value + 1
 		WHERE name = 'card_change' AND NEW.change_no IS OLD.change_no;
-	UPDATE card_data SET name = NEW.name, info = NEW.info, key = NEW.key,
-			     access_criteria = NEW.access_criteria, pair = NEW.pair,
+	UPDATE card_data SET name = NEW.name, info = NEW.info, key = NEW.key, pair = NEW.pair,
 			     pair_host = NEW.pair_host, type = NEW.type, start = NEW.start,
 			     created = NEW.created
 		WHERE serial_no = OLD.serial_no;
-	UPDATE card_state SET finish = NEW.finish, status = NEW.status,
+	UPDATE card_state SET access_criteria = NEW.access_criteria, finish = NEW.finish,
+			      status = NEW.status,
 			      blocked_until = NEW.blocked_until, edited = NEW.edited,
 			      change_no = CASE WHEN NEW.change_no IS OLD.change_no
 					  THEN (SELECT value FROM seq WHERE name = 'card_change')
