@@ -1865,7 +1865,7 @@ int cas_db_cards_block_ended(struct cas_db *db, int64_t t, cas_db_card_fn *cb, v
  * of it back.  Their definitions are read from the schema, so they come
  * back exactly as they were.  Measured on 1,000,000 cards all due, finish
  * dates spread over a year (bench_db): 9.8 s CPU row by row with the old
- * one-table layout, 3.3-3.7 s this way; with card_state apart, 1.5-1.9 s. */
+ * one-table layout, 3.3-3.7 s this way; with card_state apart, 1.3-1.5 s. */
 struct bulk_job {
 	const char *field;	/* audit field */
 	const char *old_value;	/* ... its old value: an SQL expression */
