@@ -1680,8 +1680,9 @@ int cas_db_card_delete(struct cas_db *db, uint32_t serial, const struct cas_db_a
 		return -1;
 	int64_t t = now(db);
 	/* The trigger cards_tombstone (on card_state) draws the change number. */
-	for (int id = ST_STATE_DELETE; ; id = ST_CARD_DELETE) {
-		if (acquire(db, id, &r) < 0)
+	static const int deletes[] = { ST_STATE_DELETE, ST_CARD_DELETE };
+	for (size_t i = 0; i < sizeof deletes / sizeof deletes[0]; i++) {
+		if (acquire(db, deletes[i], &r) < 0)
 			goto out;
 		sqlite3_bind_int64(r.s, 1, serial);
 		if (sqlite3_step(r.s) != SQLITE_DONE) {
@@ -1694,8 +1695,6 @@ int cas_db_card_delete(struct cas_db *db, uint32_t serial, const struct cas_db_a
 			goto out;
 		}
 		release(db, &r);
-		if (id == ST_CARD_DELETE)
-			break;
 	}
 	if (acquire(db, ST_TOMB_TIME, &r) < 0)
 		goto out;
@@ -1924,20 +1923,13 @@ static void bulk_clear(struct cas_db *db)
 }
 
 /* cas_bulk_n(serial): the card's place (1..k) in the running job's
- * selection sorted by serial, or NULL if it is not in it.  Without a
- * selection in memory (a large job, whose update scans the table in serial
- * order), the cards are numbered as they are asked for, up to k. */
+ * selection sorted by serial, or NULL if it is not in it. */
 static void bulk_n_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	struct cas_db *db = sqlite3_user_data(ctx);
 	(void)argc;
 	if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER)
 		return;
-	if (db->bulk == NULL) {
-		if (db->bulk_hint < db->bulk_n)
-			sqlite3_result_int64(ctx, (sqlite3_int64)++db->bulk_hint);
-		return;
-	}
 	sqlite3_int64 v = sqlite3_value_int64(argv[0]);
 	size_t lo = 0, hi = db->bulk_n;
 	/* A table scan asks for the serials in order: try the next one first. */
@@ -1989,22 +1981,6 @@ static int bulk_sort(struct cas_db *db)
 	}
 	free(tmp);	/* after an even number of passes the serials are back in db->bulk */
 	return 0;
-}
-
-/* *n = the count sql (one ?1 = t) gives. */
-static int count_where(struct cas_db *db, const char *sql, int64_t t, int64_t *n)
-{
-	sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(db->sql, sql, -1, &s, NULL) != SQLITE_OK)
-		return sqlerr(db, "unable to count cards");
-	sqlite3_bind_int64(s, 1, t);
-	int ret = 0;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		*n = sqlite3_column_int64(s, 0);
-	else
-		ret = sqlerr(db, "unable to count cards");
-	sqlite3_finalize(s);
-	return ret;
 }
 
 /* Reads the job's selection into db->bulk, sorted by serial. */
@@ -2088,9 +2064,9 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 		*count = 0;
 	if (op_begin(db, &op) < 0)
 		return -1;
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM card_state WHERE %s", job->where);
-	if (count_where(db, sql, t, &n) < 0)
+	if (bulk_select(db, job, t) < 0)
 		goto out;
+	n = (int64_t)db->bulk_n;
 	if (n == 0) {
 		ret = 0;
 		goto out;
@@ -2099,17 +2075,6 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 		if (single_int64(db, ST_CARD_COUNT, &total, "unable to count cards") < 0)
 			goto out;
 		large = n * BULK_REBUILD_SHARE >= total;
-	}
-	/* A large job's update scans card_state in serial order: cas_bulk_n()
-	 * numbers the cards as they come, no selection to read first. */
-	if (large) {
-		bulk_clear(db);
-		db->bulk_n = (size_t)n;
-	} else if (bulk_select(db, job, t) < 0) {
-		goto out;
-	} else if ((int64_t)db->bulk_n != n) {
-		seterr(db, "internal: %zu cards selected, %lld counted", db->bulk_n, (long long)n);
-		goto out;
 	}
 	int64_t stamp = now(db);
 	int64_t last = seq_next(db, n);
@@ -2149,13 +2114,13 @@ static int bulk_update(struct cas_db *db, const struct bulk_job *job, int64_t t,
 		if (large_prepare(db, job->fields) < 0)
 			goto out;
 	}
-	/* ?1 = the job's time, ?3 = change_no before the first; edited stays
+	/* ?1 = the job's time, ?2 = change_no before the first; edited stays
 	 * (cascron is not an edit: emmgd keeps a card on air off_days past
 	 * its finish without it, cas_db_cards_on_air()) */
-	snprintf(sql, sizeof sql, "UPDATE card_state SET %s, change_no = ?3 + cas_bulk_n(serial_no) "
+	snprintf(sql, sizeof sql, "UPDATE card_state SET %s, change_no = ?2 + cas_bulk_n(serial_no) "
 		 "WHERE %s", job->set, large ? job->where_scan : job->where);
-	const int64_t uv[3] = { t, stamp, last - n };
-	if (bulk_exec(db, sql, uv, 3, NULL, 0, &changes, "unable to update cards") < 0)
+	const int64_t uv[2] = { t, last - n };
+	if (bulk_exec(db, sql, uv, 2, NULL, 0, &changes, "unable to update cards") < 0)
 		goto out;
 	if (changes != n) {
 		seterr(db, "unable to update cards: %lld of %lld changed", (long long)changes, (long long)n);
@@ -2211,36 +2176,32 @@ static const struct {
 #define LARGE_OBJECTS (sizeof large_objects / sizeof large_objects[0])
 
 struct large_job {
-	char *type[LARGE_OBJECTS], *sql[LARGE_OBJECTS];	/* the definitions set aside */
+	char *sql[LARGE_OBJECTS];	/* the definitions set aside */
 	unsigned char seen[LARGE_OBJECTS];
 	char cache[32];		/* the page cache size before the job */
 };
 
-/* The type and definition of index or trigger `name` on card_state, as the
- * schema holds them (sqlite3_malloc'ed).  Returns 0, 1 if there is none,
- * or -1. */
-static int schema_object(struct cas_db *db, const char *name, char **type, char **sql)
+/* The definition of index `name` on card_state, as the schema holds it
+ * (sqlite3_malloc'ed; NULL when there is none).  Returns 0 or -1. */
+static int schema_index(struct cas_db *db, const char *name, char **sql)
 {
 	sqlite3_stmt *s = NULL;
 	int ret = -1;
-	*type = *sql = NULL;
-	if (sqlite3_prepare_v2(db->sql, "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'card_state' "
-			       "AND name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL",
+	*sql = NULL;
+	if (sqlite3_prepare_v2(db->sql, "SELECT sql FROM sqlite_master WHERE tbl_name = 'card_state' "
+			       "AND name = ?1 AND type = 'index' AND sql IS NOT NULL",
 			       -1, &s, NULL) != SQLITE_OK)
 		return sqlerr(db, "unable to read the schema");
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
-		ret = 1;
+		ret = 0;
 	} else if (rc != SQLITE_ROW) {
 		sqlerr(db, "unable to read the schema");
+	} else if ((*sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(s, 0))) == NULL) {
+		seterr(db, "out of memory");
 	} else {
-		*type = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(s, 0));
-		*sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(s, 1));
-		if (*type && *sql)
-			ret = 0;
-		else
-			seterr(db, "out of memory");
+		ret = 0;
 	}
 	sqlite3_finalize(s);
 	return ret;
@@ -2267,13 +2228,12 @@ static int large_prepare(struct cas_db *db, unsigned fields)
 		    (pragma_text(db, "PRAGMA cache_size", lj->cache, sizeof lj->cache) < 0 ||
 		     sqlite3_exec(db->sql, "PRAGMA cache_size = " BULK_CACHE, NULL, NULL, NULL) != SQLITE_OK))
 			return sqlerr(db, "unable to update cards");
-		int rc = schema_object(db, large_objects[i].name, &lj->type[i], &lj->sql[i]);
-		if (rc == 1)
-			continue;	/* an operator dropped it */
-		if (rc < 0)
+		if (schema_index(db, large_objects[i].name, &lj->sql[i]) < 0)
 			return -1;
-		char *drop = sqlite3_mprintf("DROP %s main.\"%w\"", lj->type[i], large_objects[i].name);
-		rc = drop ? sqlite3_exec(db->sql, drop, NULL, NULL, NULL) : SQLITE_NOMEM;
+		if (lj->sql[i] == NULL)
+			continue;	/* an operator dropped it */
+		char *drop = sqlite3_mprintf("DROP INDEX main.\"%w\"", large_objects[i].name);
+		int rc = drop ? sqlite3_exec(db->sql, drop, NULL, NULL, NULL) : SQLITE_NOMEM;
 		sqlite3_free(drop);
 		if (rc != SQLITE_OK) {
 			sqlite3_free(lj->sql[i]);
@@ -2305,18 +2265,15 @@ int cas_db_large_end(struct cas_db *db, int keep)
 		return 0;
 	db->large = NULL;
 	for (size_t i = 0; i < LARGE_OBJECTS; i++) {
-		char *type = NULL, *sql = NULL;
+		char *sql = NULL;
 		/* One a rollback to a savepoint brought back is there already. */
 		if (keep && ret == 0 && lj->sql[i]) {
-			int rc = schema_object(db, large_objects[i].name, &type, &sql);
-			if (rc < 0)
+			if (schema_index(db, large_objects[i].name, &sql) < 0)
 				ret = -1;
-			else if (rc == 1 && sqlite3_exec(db->sql, lj->sql[i], NULL, NULL, NULL) != SQLITE_OK)
+			else if (sql == NULL && sqlite3_exec(db->sql, lj->sql[i], NULL, NULL, NULL) != SQLITE_OK)
 				ret = sqlerr(db, "unable to update cards");
 		}
-		sqlite3_free(type);
 		sqlite3_free(sql);
-		sqlite3_free(lj->type[i]);
 		sqlite3_free(lj->sql[i]);
 	}
 	if (lj->cache[0]) {

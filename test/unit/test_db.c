@@ -1582,15 +1582,15 @@ static void cards_schema(sqlite3 *s, char *out, size_t size)
 
 /* After a bulk job that changed the n cards `changed` (an SQL condition on
  * cards) at time `when`: their change numbers follow max0 in serial order,
- * edited is their older edit (a sweep is not one), and the audit has one row per
+ * edited is still `edited` (a sweep is not an edit), and the audit has one row per
  * card ("cron", field, old_value `oldv` (an SQL condition on x.old_value),
  * new value), in the same order. */
-static void check_bulk(sqlite3 *s, const char *changed, int64_t max0,
-		       int64_t n, int64_t when, const char *field, const char *oldv, const char *newv)
+static void check_bulk(sqlite3 *s, const char *changed, int64_t max0, int64_t n, int64_t when,
+		       int64_t edited, const char *field, const char *oldv, const char *newv)
 {
 	char sql[1000];
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM cards WHERE %s AND edited < %lld AND change_no > %lld",
-		 changed, (long long)when, (long long)max0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM cards WHERE %s AND edited = %lld AND change_no > %lld",
+		 changed, (long long)edited, (long long)max0);
 	assert_int_equal(q_int(s, sql), n);
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT change_no, row_number() OVER "
 		 "(ORDER BY serial_no) AS r FROM cards WHERE %s) WHERE change_no = %lld + r",
@@ -1673,7 +1673,8 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	f->clock = T0 + 7;
 	assert_int_equal(cas_db_cards_expire(f->db, T0, &cron, &count), 0);
 	assert_int_equal(count, ndue);
-	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 7, "status",
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 7,
+		   T0 - 100 * DAY, "status",
 		   "old_value = '1'", "2");
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 2"), ndue);
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1 AND edited = 1735689600 - 100 * 86400 "
@@ -1689,7 +1690,8 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	f->clock = T0 + 8;
 	assert_int_equal(cas_db_cards_unblock(f->db, T0, &cron, &count), 0);
 	assert_int_equal(count, ndue);
-	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 8, "blocked_until",
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 8,
+		   T0 - 100 * DAY, "blocked_until",
 		   "old_value = (SELECT CAST(d.blocked_until AS TEXT) FROM temp.due d WHERE d.serial_no = x.serial_no)",
 		   "0");
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE blocked_until != 0"), 0);
@@ -1708,7 +1710,8 @@ static void bulk_jobs_many(struct fx *f, int ndue, int nother, int large)
 	f->clock = T0 + 9;
 	assert_int_equal(cas_db_cards_renew(f->db, T0, &cron, &count), 0);
 	assert_int_equal(count, ndue);
-	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 9, "status",
+	check_bulk(s, "serial_no IN (SELECT serial_no FROM temp.due)", max0, ndue, T0 + 9,
+		   T0 - 100 * DAY, "status",
 		   "old_value = '2'", "1");
 	assert_int_equal(q_int(s, "SELECT count(*) FROM cards WHERE status = 1"), total);
 	assert_int_equal(q_int(s, "PRAGMA schema_version") != version, large);
@@ -1765,7 +1768,7 @@ static void test_bulk_jobs_statement_running(void **state)
 	assert_int_equal(count, 21000);
 	sqlite3_finalize(st);
 	assert_int_equal(q_int(s, "PRAGMA schema_version"), version);
-	check_bulk(s, "status = 2", max0, 21000, T0 + 3, "status", "old_value = '1'", "2");
+	check_bulk(s, "status = 2", max0, 21000, T0 + 3, T0, "status", "old_value = '1'", "2");
 	sqlite3_close(s);
 }
 
